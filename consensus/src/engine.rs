@@ -1,0 +1,169 @@
+//! The one face every consensus engine shows its drivers.
+//!
+//! An engine is a pure state machine: [`Engine::step`] takes the current
+//! logical time and one [`Input`] and appends [`Action`]s. It does no I/O,
+//! reads no clock and draws no randomness of its own. Two drivers run the
+//! same engines: the validator node (`node/src/driver.rs`) and the
+//! deterministic simulator (`testnet/src/sim`).
+//!
+//! Drivers must execute actions in order, and in particular:
+//! - a [`Action::PersistSafety`] is durable (flushed to disk) before any
+//!   message emitted after it leaves the process;
+//! - a [`Action::Commit`] is applied and durable before clients are told.
+
+use crate::types::{
+    Block, BlockId, CertifiedBlock, Evidence, Height, Millis, Proposal, Round, Timeout, Tx, ValidatorId, Vote,
+};
+use phalanx_crypto::Hash;
+use serde::{Deserialize, Serialize};
+
+/// A consensus engine.
+pub trait Engine: Send {
+    /// Feeds one input at logical time `now`; appends what must happen.
+    fn step(&mut self, now: Millis, input: Input, out: &mut Vec<Action>);
+
+    /// A read-only summary for status reports.
+    fn status(&self) -> EngineStatus;
+}
+
+/// Everything an engine can be told.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// At start: what the store holds. Must be the first input.
+    Restored(Box<Recovery>),
+    /// A message from another validator (not yet verified).
+    Message { from: ValidatorId, msg: ConsensusMsg },
+    /// A timer set with [`Action::SetTimer`] fired.
+    Timer(TimerId),
+    /// The mempool's answer to [`Action::RequestPayload`].
+    Payload { ticket: u64, txs: Vec<Tx> },
+    /// A peer's answer to [`Action::RequestSync`] (not yet verified).
+    Synced { from: ValidatorId, response: SyncResponse },
+    /// The driver applied committed block `height`; the application state
+    /// hash after it is `app_hash`.
+    Executed { height: Height, app_hash: Hash },
+}
+
+/// Everything an engine can ask of its driver.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Make this safety state durable before sending anything that follows.
+    PersistSafety(SafetyState),
+    /// Store a block the engine accepted (not necessarily committed).
+    PersistBlock(Block),
+    Send {
+        to: ValidatorId,
+        msg: ConsensusMsg,
+    },
+    /// Send to every other validator.
+    Broadcast(ConsensusMsg),
+    /// Deliver `Input::Timer(id)` at time `at`; replaces an earlier timer
+    /// with the same id.
+    SetTimer {
+        id: TimerId,
+        at: Millis,
+    },
+    /// Answer with `Input::Payload { ticket, .. }`: transactions for a new
+    /// block, at most `max_txs` and `max_bytes`, skipping those already in
+    /// the uncommitted blocks `exclude`.
+    RequestPayload {
+        ticket: u64,
+        max_bytes: usize,
+        max_txs: usize,
+        exclude: Vec<BlockId>,
+    },
+    /// These blocks are final, in height order: apply, store durably, then
+    /// answer with `Input::Executed` for each.
+    Commit(Vec<CertifiedBlock>),
+    /// Ask a peer for blocks; its answer comes back as `Input::Synced`.
+    RequestSync {
+        from: ValidatorId,
+        request: SyncRequest,
+    },
+    /// Proof of misbehaviour to record.
+    Evidence(Evidence),
+    /// A message from `from` was refused; the driver counts it per peer.
+    Invalid {
+        from: ValidatorId,
+        reason: String,
+    },
+}
+
+/// Timers an engine can set. Setting a timer replaces the one with the
+/// same id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TimerId {
+    /// The pacemaker's round timeout.
+    Round,
+    /// Poll the mempool again before proposing.
+    Propose,
+    /// A block sync request went unanswered.
+    Sync,
+    /// Raft: election timeout.
+    Election,
+    /// Raft: leader heartbeat.
+    Heartbeat,
+}
+
+/// Messages between engines, by protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ConsensusMsg {
+    HotStuff(HotStuffMsg),
+}
+
+/// HotStuff protocol messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum HotStuffMsg {
+    Proposal(Box<Proposal>),
+    Vote(Vote),
+    Timeout(Box<Timeout>),
+}
+
+/// What an engine persists to stay safe across restarts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SafetyState {
+    HotStuff(crate::hotstuff::SafetyData),
+}
+
+/// What the store gives an engine at start.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    /// The last persisted safety state, if any.
+    pub safety: Option<SafetyState>,
+    /// The last committed block and its certificate (genesis at first).
+    pub committed: CertifiedBlock,
+    /// Blocks persisted above the committed one, in any order.
+    pub blocks: Vec<Block>,
+    /// Application hashes of recently executed heights, ascending.
+    pub executed: Vec<(Height, Hash)>,
+}
+
+/// A request for blocks: committed blocks from `from_height` up, then the
+/// chain leading to `target`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub from_height: Height,
+    pub target: BlockId,
+    pub max_blocks: u32,
+}
+
+/// An answer to a [`SyncRequest`]: consecutive blocks in ascending height,
+/// each certified by the next one's `justify`; the last one is certified by
+/// `last_cert` if the responder has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub blocks: Vec<Block>,
+    pub last_cert: Option<crate::types::Certificate>,
+}
+
+/// A summary of an engine's state, for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStatus {
+    pub protocol: String,
+    pub round: Round,
+    pub committed_height: Height,
+    pub executed_height: Height,
+    pub high_qc_round: Round,
+    pub leader: Option<ValidatorId>,
+    pub role: String,
+}

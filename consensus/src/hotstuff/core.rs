@@ -1,0 +1,755 @@
+//! The HotStuff engine: 2-chain HotStuff (Jolteon / DiemBFT v4) with a
+//! pacemaker, as specified in PROTOCOLS.md and docs/hotstuff.md.
+//!
+//! Owns the block tree, pacemaker, vote collection, block sync and the
+//! proposer's state; delegates every signature to [`SafetyRules`]. Handlers
+//! take only verified messages (see `verify.rs`).
+//!
+//! Flow of one round r (happy path): the leader of r extends its highest QC
+//! with a block and broadcasts it; each validator checks the block, votes
+//! (persisting its safety state first) and sends the vote to the leader of
+//! r + 1; that leader forms QC(r), enters r + 1 and proposes. A QC for a
+//! block whose parent is from the previous round commits the parent and its
+//! ancestors. If the timer of round r expires, validators broadcast signed
+//! timeouts; a quorum of them forms TC(r) and everyone enters r + 1.
+//!
+//! Invariants checked after every step in debug builds: the block tree's
+//! own (see `block_tree.rs`), and `round > high_qc.round`.
+//!
+//! This module never does I/O, reads a clock or draws randomness.
+
+use super::block_tree::BlockTree;
+use super::leader::LeaderSchedule;
+use super::pacemaker::Pacemaker;
+use super::safety::{SafetyData, SafetyRules};
+use super::sync::SyncState;
+use super::votes::{VoteCollector, VoteOutcome};
+use crate::engine::{
+    Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, Recovery, SafetyState, SyncRequest, SyncResponse,
+    TimerId,
+};
+use crate::smr::PayloadVerifier;
+use crate::types::{
+    Block, BlockHeader, BlockId, Certificate, Height, Millis, Proposal, QuorumCert, Round, Timeout, TimeoutCert, Tx,
+    ValidatorId, ValidatorSet, Vote, payload_root,
+};
+use crate::verify::{Verified, Verifier, genesis_qc, justify_qc};
+use phalanx_crypto::{Hash, Keypair, Signature};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing::{debug, info, warn};
+
+/// How often a leader with nothing to propose asks the mempool again.
+pub const PROPOSE_POLL_MS: Millis = 5;
+/// How far ahead of a validator's clock a block's time may be.
+pub const MAX_FUTURE_MS: Millis = 30_000;
+/// Executed heights whose app hash is remembered.
+pub const EXECUTED_KEEP: usize = 1024;
+/// Rounds of proposals remembered for equivocation evidence.
+pub const PROPOSALS_KEEP: Round = 16;
+
+/// Parameters of a HotStuff engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub chain_id: String,
+    pub validators: ValidatorSet,
+    /// The chain's genesis block (height 0).
+    pub genesis: Block,
+    /// First round timeout; doubles per consecutive round without a QC.
+    pub timeout_ms_base: Millis,
+    /// Cap on the round timeout.
+    pub timeout_ms_max: Millis,
+    pub block_max_bytes: usize,
+    pub block_max_txs: usize,
+    /// How long a leader with an empty mempool waits before proposing an
+    /// empty block (must be well below `timeout_ms_base`).
+    pub empty_block_interval_ms: Millis,
+    /// How long to wait for a sync answer before asking another peer.
+    pub sync_timeout_ms: Millis,
+    /// Most blocks asked for in one sync request.
+    pub sync_max_blocks: u32,
+}
+
+struct Proposing {
+    round: Round,
+    ticket: u64,
+    started_at: Millis,
+}
+
+/// A HotStuff validator's consensus state.
+pub struct HotStuff {
+    cfg: EngineConfig,
+    me: ValidatorId,
+    safety: SafetyRules,
+    verifier: Verifier,
+    payload_check: Arc<dyn PayloadVerifier>,
+    leaders: LeaderSchedule,
+    tree: BlockTree,
+    pacemaker: Pacemaker,
+    votes: VoteCollector,
+    sync: SyncState,
+    executed: BTreeMap<Height, Hash>,
+    proposing: Option<Proposing>,
+    next_ticket: u64,
+    pending_vote: Option<Verified<Proposal>>,
+    seen_proposals: BTreeMap<Round, (BlockHeader, Signature)>,
+    restored: bool,
+}
+
+impl HotStuff {
+    /// An engine for the validator holding `key`. It does nothing until it
+    /// receives `Input::Restored`.
+    pub fn new(cfg: EngineConfig, key: Keypair, payload_check: Arc<dyn PayloadVerifier>) -> HotStuff {
+        let gqc = genesis_qc(&cfg.genesis);
+        let me = key.public();
+        HotStuff {
+            me,
+            safety: SafetyRules::new(key, cfg.chain_id.clone(), SafetyData::default()),
+            verifier: Verifier::new(cfg.chain_id.clone(), cfg.validators.clone(), gqc.clone()),
+            payload_check,
+            leaders: LeaderSchedule::new(&cfg.validators),
+            tree: BlockTree::new(cfg.genesis.clone(), gqc),
+            pacemaker: Pacemaker::new(cfg.timeout_ms_base, cfg.timeout_ms_max),
+            votes: VoteCollector::default(),
+            sync: SyncState::default(),
+            executed: BTreeMap::new(),
+            proposing: None,
+            next_ticket: 0,
+            pending_vote: None,
+            seen_proposals: BTreeMap::new(),
+            restored: false,
+            cfg,
+        }
+    }
+
+    /// The validator this engine signs for.
+    pub fn id(&self) -> ValidatorId {
+        self.me
+    }
+
+    /// The persisted safety state (tests and the simulator's checkers).
+    pub fn safety_data(&self) -> &SafetyData {
+        self.safety.data()
+    }
+
+    /// The leader of `round`.
+    pub fn leader(&self, round: Round) -> ValidatorId {
+        self.leaders.leader(round)
+    }
+
+    /// The current round.
+    pub fn round(&self) -> Round {
+        self.pacemaker.round()
+    }
+
+    /// The highest QC known.
+    pub fn high_qc(&self) -> &QuorumCert {
+        self.tree.high_qc()
+    }
+
+    /// The last committed block.
+    pub fn committed(&self) -> &Block {
+        self.tree.root()
+    }
+
+    fn validators(&self) -> &ValidatorSet {
+        &self.cfg.validators
+    }
+
+    fn last_executed(&self) -> Height {
+        self.executed.last_key_value().map_or(0, |(h, _)| *h)
+    }
+
+    // ---- start -------------------------------------------------------
+
+    fn restore(&mut self, now: Millis, r: Recovery, out: &mut Vec<Action>) {
+        if let Some(SafetyState::HotStuff(d)) = r.safety {
+            self.safety.restore(d);
+        }
+        let root_qc = match &r.committed.cert {
+            Certificate::Quorum(qc) => qc.clone(),
+            _ => genesis_qc(&r.committed.block),
+        };
+        self.tree = BlockTree::new(r.committed.block, root_qc);
+        self.executed.extend(r.executed);
+        let mut blocks = r.blocks;
+        blocks.sort_by_key(|b| b.height());
+        for b in blocks {
+            let Ok(qc) = justify_qc(&b).cloned() else { continue };
+            if self.tree.insert(b).unwrap_or(false) {
+                self.try_commit(&qc, out);
+            }
+        }
+        self.restored = true;
+        info!(
+            committed = self.tree.root_height(),
+            high_qc_round = self.tree.high_qc().round(),
+            last_voted_round = self.safety.data().last_voted_round,
+            "hotstuff engine restored"
+        );
+        let round = self.tree.high_qc().round() + 1;
+        self.enter_round(now, round, true, out);
+    }
+
+    // ---- certificates and rounds ---------------------------------------
+
+    /// Takes in a verified QC from any source: records it, commits what
+    /// the 2-chain rule allows, fetches its block if unknown, and advances
+    /// the round.
+    fn process_qc(&mut self, now: Millis, qc: QuorumCert, source: Option<ValidatorId>, out: &mut Vec<Action>) {
+        let round = qc.round();
+        self.tree.insert_qc(qc.clone());
+        if qc.height() > self.tree.root_height() {
+            if self.tree.contains(&qc.block_id()) {
+                self.try_commit(&qc, out);
+            } else {
+                self.start_sync(now, qc, source, out);
+            }
+        }
+        self.enter_round(now, round + 1, true, out);
+    }
+
+    fn process_tc(&mut self, now: Millis, tc: TimeoutCert, source: Option<ValidatorId>, out: &mut Vec<Action>) {
+        self.process_qc(now, tc.high_qc.clone(), source, out);
+        let round = tc.round;
+        self.pacemaker.record_tc(tc);
+        self.enter_round(now, round + 1, false, out);
+    }
+
+    /// The 2-chain commit rule: a QC for B1 whose parent B0 is from the
+    /// round just before commits B0 and its uncommitted ancestors.
+    fn try_commit(&mut self, qc: &QuorumCert, out: &mut Vec<Action>) {
+        let Some(b1) = self.tree.get(&qc.block_id()) else { return };
+        if b1.header.parent_round + 1 != b1.round() {
+            return;
+        }
+        let b0 = b1.parent();
+        if self.tree.get(&b0).is_none_or(|b| b.height() <= self.tree.root_height()) {
+            return;
+        }
+        let committed = self.tree.commit(&b0);
+        if let Some(last) = committed.last() {
+            debug!(height = last.block.height(), round = last.block.round(), "committed");
+            out.push(Action::Commit(committed));
+        }
+    }
+
+    fn enter_round(&mut self, now: Millis, round: Round, via_qc: bool, out: &mut Vec<Action>) {
+        let Some(deadline) = self.pacemaker.enter(round, via_qc, now) else { return };
+        debug!(round, via_qc, "entered round");
+        out.push(Action::SetTimer { id: TimerId::Round, at: deadline });
+        self.votes.prune_below(round.saturating_sub(1));
+        self.pending_vote = None;
+        self.proposing = None;
+        self.seen_proposals = self.seen_proposals.split_off(&round.saturating_sub(PROPOSALS_KEEP));
+        if self.leaders.leader(round) == self.me {
+            self.proposing = Some(Proposing { round, ticket: 0, started_at: now });
+            self.request_payload(out);
+        }
+    }
+
+    // ---- proposing ---------------------------------------------------
+
+    fn request_payload(&mut self, out: &mut Vec<Action>) {
+        let round = self.pacemaker.round();
+        let Some(path) = self.tree.path_from_root(&self.tree.high_qc().block_id()) else { return };
+        let Some(p) = self.proposing.as_mut().filter(|p| p.round == round) else { return };
+        self.next_ticket += 1;
+        p.ticket = self.next_ticket;
+        out.push(Action::RequestPayload {
+            ticket: p.ticket,
+            max_bytes: self.cfg.block_max_bytes,
+            max_txs: self.cfg.block_max_txs,
+            exclude: path,
+        });
+    }
+
+    fn on_payload(&mut self, now: Millis, ticket: u64, mut txs: Vec<Tx>, out: &mut Vec<Action>) {
+        let round = self.pacemaker.round();
+        let Some(p) = self.proposing.as_ref().filter(|p| p.ticket == ticket && p.round == round) else { return };
+        let started_at = p.started_at;
+        let high = self.tree.high_qc().block_id();
+        let Some(path) = self.tree.path_from_root(&high) else { return };
+        let pending_payload = path.iter().any(|id| self.tree.get(id).is_some_and(|b| !b.txs.is_empty()));
+        if txs.is_empty() && !pending_payload && now < started_at + self.cfg.empty_block_interval_ms {
+            out.push(Action::SetTimer { id: TimerId::Propose, at: now + PROPOSE_POLL_MS });
+            return;
+        }
+        self.trim_payload(&mut txs);
+        self.propose(now, txs, out);
+    }
+
+    fn trim_payload(&self, txs: &mut Vec<Tx>) {
+        txs.truncate(self.cfg.block_max_txs);
+        let mut bytes = 0;
+        let keep = txs
+            .iter()
+            .take_while(|t| {
+                bytes += t.len();
+                bytes <= self.cfg.block_max_bytes
+            })
+            .count();
+        txs.truncate(keep);
+    }
+
+    /// The application hash a new block on `parent` claims: ours if we
+    /// executed further than the parent's claim, else the parent's.
+    fn app_claim(&self, parent: &Block) -> (Height, Hash) {
+        match self.executed.last_key_value() {
+            Some((&h, &hash)) if h > parent.header.app_height => (h, hash),
+            _ => (parent.header.app_height, parent.header.app_hash),
+        }
+    }
+
+    fn propose(&mut self, now: Millis, txs: Vec<Tx>, out: &mut Vec<Action>) {
+        let round = self.pacemaker.round();
+        let high_qc = self.tree.high_qc().clone();
+        let tc = if high_qc.round() + 1 == round {
+            None
+        } else {
+            match self.pacemaker.last_tc() {
+                Some(tc) if tc.round + 1 == round => Some(tc.clone()),
+                _ => return,
+            }
+        };
+        let Some(parent) = self.tree.get(&high_qc.block_id()) else { return };
+        let (app_height, app_hash) = self.app_claim(parent);
+        let header = BlockHeader {
+            chain_id: self.cfg.chain_id.clone(),
+            height: parent.height() + 1,
+            round,
+            parent: parent.id(),
+            parent_round: high_qc.round(),
+            payload_root: payload_root(&txs),
+            app_height,
+            app_hash,
+            proposer: self.me,
+            time_ms: now.max(parent.header.time_ms),
+        };
+        let mut signed = Vec::new();
+        let block = match self.safety.propose(header, Certificate::Quorum(high_qc), txs, &mut signed) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(round, error = %e, "safety rules refused to propose");
+                return;
+            }
+        };
+        self.proposing = None;
+        debug!(round, height = block.height(), txs = block.txs.len(), "proposing");
+        let proposal = Proposal { block, tc };
+        // Handle our own proposal (store it, vote for it) before sending it,
+        // but put every persist first so one flush covers them all.
+        let mut local = Vec::new();
+        self.on_verified_proposal(now, self.me, Verified::own(proposal.clone()), &mut local);
+        let (persists, rest): (Vec<Action>, Vec<Action>) =
+            local.into_iter().partition(|a| matches!(a, Action::PersistSafety(_) | Action::PersistBlock(_)));
+        out.extend(signed);
+        out.extend(persists);
+        out.push(Action::Broadcast(ConsensusMsg::HotStuff(HotStuffMsg::Proposal(Box::new(proposal)))));
+        out.extend(rest);
+    }
+
+    // ---- receiving proposals -------------------------------------------
+
+    fn on_proposal(&mut self, now: Millis, from: ValidatorId, p: Proposal, out: &mut Vec<Action>) {
+        let round = p.block.round();
+        if round < self.pacemaker.round() {
+            return;
+        }
+        match self.verifier.verify_proposal(p, self.leaders.leader(round)) {
+            Ok(vp) => self.on_verified_proposal(now, from, vp, out),
+            Err(e) => out.push(Action::Invalid { from, reason: format!("proposal for round {round}: {e}") }),
+        }
+    }
+
+    fn on_verified_proposal(&mut self, now: Millis, from: ValidatorId, vp: Verified<Proposal>, out: &mut Vec<Action>) {
+        self.note_proposal(&vp.block, out);
+        if let Some(tc) = &vp.tc {
+            self.process_tc(now, tc.clone(), Some(from), out);
+        }
+        let qc = justify_qc(&vp.block).expect("verified").clone();
+        self.process_qc(now, qc, Some(from), out);
+        if !self.tree.contains(&vp.block.parent()) {
+            self.sync.buffer(from, vp);
+            return;
+        }
+        self.accept_block(now, from, vp, out);
+    }
+
+    /// Keeps the first proposal of each round; a second, different one
+    /// signed by the same proposer is evidence of equivocation.
+    fn note_proposal(&mut self, block: &Block, out: &mut Vec<Action>) {
+        let round = block.round();
+        match self.seen_proposals.get(&round) {
+            None => {
+                self.seen_proposals.insert(round, (block.header.clone(), block.signature));
+            }
+            Some((first, sig)) if first.proposer == block.header.proposer && first.id() != block.id() => {
+                warn!(round, proposer = %block.header.proposer.short(), "equivocating proposals");
+                out.push(Action::Evidence(crate::types::Evidence::DoubleProposal {
+                    a: first.clone(),
+                    sig_a: *sig,
+                    b: block.header.clone(),
+                    sig_b: block.signature,
+                }));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Checks a block against its parent and the application's rules.
+    fn check_block(&self, now: Millis, block: &Block, parent: &Block) -> Result<(), String> {
+        let h = &block.header;
+        if block.txs.len() > self.cfg.block_max_txs {
+            return Err(format!("{} transactions exceed the limit of {}", block.txs.len(), self.cfg.block_max_txs));
+        }
+        if block.payload_bytes() > self.cfg.block_max_bytes {
+            return Err(format!(
+                "{} payload bytes exceed the limit of {}",
+                block.payload_bytes(),
+                self.cfg.block_max_bytes
+            ));
+        }
+        if h.payload_root != payload_root(&block.txs) {
+            return Err("payload_root does not match the transactions".into());
+        }
+        if h.time_ms < parent.header.time_ms {
+            return Err(format!("time {} is before the parent's {}", h.time_ms, parent.header.time_ms));
+        }
+        if h.time_ms > now + MAX_FUTURE_MS {
+            return Err(format!("time {} is more than {MAX_FUTURE_MS} ms ahead of ours ({now})", h.time_ms));
+        }
+        if h.app_height < parent.header.app_height || h.app_height >= h.height {
+            return Err(format!("app_height {} outside [{}, {})", h.app_height, parent.header.app_height, h.height));
+        }
+        if h.app_height == parent.header.app_height && h.app_hash != parent.header.app_hash {
+            return Err("app_hash differs from the parent's for the same app_height".into());
+        }
+        self.payload_check.verify_payload(&block.txs)
+    }
+
+    fn accept_block(&mut self, now: Millis, from: ValidatorId, vp: Verified<Proposal>, out: &mut Vec<Action>) {
+        let parent = self.tree.get(&vp.block.parent()).expect("parent known");
+        if let Err(reason) = self.check_block(now, &vp.block, parent) {
+            let round = vp.block.round();
+            out.push(Action::Invalid { from, reason: format!("block of round {round}: {reason}") });
+            return;
+        }
+        match self.tree.insert(vp.block.clone()) {
+            Ok(true) => out.push(Action::PersistBlock(vp.block.clone())),
+            Ok(false) => {}
+            Err(e) => {
+                debug!(error = %e, "block not added");
+                return;
+            }
+        }
+        self.after_insert(now, vp.block.id(), out);
+        if vp.block.round() == self.pacemaker.round() {
+            self.try_vote(now, vp, out);
+        }
+    }
+
+    /// A block just became known: its QC may now commit, a sync may be
+    /// done, a leader may now be able to propose.
+    fn after_insert(&mut self, now: Millis, id: BlockId, out: &mut Vec<Action>) {
+        if let Some(qc) = self.tree.qc_for(&id).cloned() {
+            self.try_commit(&qc, out);
+        }
+        if self.sync.pending().is_some_and(|p| p.target.block_id() == id) {
+            self.sync.finish();
+            self.replay_buffered(now, out);
+        }
+        if self.proposing.as_ref().is_some_and(|p| p.ticket == 0) && self.tree.high_qc().block_id() == id {
+            self.request_payload(out);
+        }
+    }
+
+    // ---- voting --------------------------------------------------------
+
+    fn try_vote(&mut self, _now: Millis, vp: Verified<Proposal>, out: &mut Vec<Action>) {
+        let b = &vp.block;
+        let parent_app_height = self.tree.get(&b.parent()).map_or(0, |p| p.header.app_height);
+        if b.header.app_height > parent_app_height {
+            match self.executed.get(&b.header.app_height) {
+                Some(ours) if *ours == b.header.app_hash => {}
+                Some(ours) => {
+                    warn!(height = b.header.app_height, ours = %ours, theirs = %b.header.app_hash, "app hash mismatch");
+                    out.push(Action::Invalid {
+                        from: b.header.proposer,
+                        reason: format!(
+                            "app hash at height {} is {}, ours is {}",
+                            b.header.app_height, b.header.app_hash, ours
+                        ),
+                    });
+                    return;
+                }
+                None if b.header.app_height > self.last_executed() => {
+                    self.pending_vote = Some(vp);
+                    return;
+                }
+                None => {
+                    debug!(height = b.header.app_height, "app hash too old to check; not voting");
+                    return;
+                }
+            }
+        }
+        match self.safety.vote(b, vp.tc.as_ref(), out) {
+            Ok(vote) => self.send_vote(vote, out),
+            Err(e) => debug!(round = b.round(), error = %e, "not voting"),
+        }
+    }
+
+    fn send_vote(&mut self, vote: Vote, out: &mut Vec<Action>) {
+        let next = self.leaders.leader(vote.data.round + 1);
+        if next == self.me {
+            self.on_verified_vote(0, Verified::own(vote), out);
+        } else {
+            out.push(Action::Send { to: next, msg: ConsensusMsg::HotStuff(HotStuffMsg::Vote(vote)) });
+        }
+    }
+
+    fn on_vote(&mut self, now: Millis, from: ValidatorId, vote: Vote, out: &mut Vec<Action>) {
+        match self.verifier.verify_vote(vote) {
+            Ok(v) => self.on_verified_vote(now, v, out),
+            Err(e) => out.push(Action::Invalid { from, reason: format!("vote: {e}") }),
+        }
+    }
+
+    fn on_verified_vote(&mut self, now: Millis, vote: Verified<Vote>, out: &mut Vec<Action>) {
+        match self.votes.add(vote, self.pacemaker.round(), &self.cfg.validators) {
+            VoteOutcome::Quorum(qc) => self.process_qc(now, qc, None, out),
+            VoteOutcome::Equivocation(ev) => {
+                warn!(culprit = %ev.culprit().short(), round = ev.round(), "double vote");
+                out.push(Action::Evidence(*ev));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_executed(&mut self, now: Millis, height: Height, app_hash: Hash, out: &mut Vec<Action>) {
+        self.executed.insert(height, app_hash);
+        while self.executed.len() > EXECUTED_KEEP {
+            self.executed.pop_first();
+        }
+        if let Some(vp) = self.pending_vote.take()
+            && vp.block.round() == self.pacemaker.round()
+        {
+            self.try_vote(now, vp, out);
+        }
+    }
+
+    // ---- timeouts ------------------------------------------------------
+
+    fn on_round_timer(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if now < self.pacemaker.deadline() {
+            return;
+        }
+        self.local_timeout(now, out);
+    }
+
+    /// Gives up on the current round: signs (once) and broadcasts a
+    /// timeout, re-arming the timer to rebroadcast it.
+    fn local_timeout(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let round = self.pacemaker.round();
+        let timeout = match self.pacemaker.own_timeout() {
+            Some(t) => t.clone(),
+            None => {
+                let tc = self.pacemaker.last_tc().filter(|tc| tc.round + 1 == round).cloned();
+                match self.safety.timeout(round, self.tree.high_qc(), tc.as_ref(), out) {
+                    Ok(t) => {
+                        info!(round, high_qc_round = t.high_qc.round(), "round timed out");
+                        self.pacemaker.set_own_timeout(t.clone());
+                        t
+                    }
+                    Err(e) => {
+                        warn!(round, error = %e, "cannot sign a timeout yet; waiting for a higher certificate");
+                        let at = self.pacemaker.backoff(now);
+                        out.push(Action::SetTimer { id: TimerId::Round, at });
+                        return;
+                    }
+                }
+            }
+        };
+        out.push(Action::Broadcast(ConsensusMsg::HotStuff(HotStuffMsg::Timeout(Box::new(timeout.clone())))));
+        let at = self.pacemaker.backoff(now);
+        out.push(Action::SetTimer { id: TimerId::Round, at });
+        if let Some(tc) = self.pacemaker.add_timeout(Verified::own(timeout), &self.cfg.validators) {
+            self.process_tc(now, tc, None, out);
+        }
+    }
+
+    fn on_timeout_msg(&mut self, now: Millis, from: ValidatorId, t: Timeout, out: &mut Vec<Action>) {
+        let round = t.round;
+        let vt = match self.verifier.verify_timeout(t) {
+            Ok(vt) => vt,
+            Err(e) => {
+                out.push(Action::Invalid { from, reason: format!("timeout for round {round}: {e}") });
+                return;
+            }
+        };
+        self.process_qc(now, vt.high_qc.clone(), Some(vt.author), out);
+        if let Some(tc) = self.pacemaker.add_timeout(vt, &self.cfg.validators) {
+            self.process_tc(now, tc, Some(from), out);
+            return;
+        }
+        // More than 1/3 of power gave up on our round: at least one honest
+        // validator did, so join them now rather than wait for our timer.
+        let current = self.pacemaker.round();
+        if round == current
+            && self.pacemaker.own_timeout().is_none()
+            && self.pacemaker.timeout_power(current) >= self.validators().validity_power()
+        {
+            self.local_timeout(now, out);
+        }
+    }
+
+    // ---- block sync ----------------------------------------------------
+
+    fn start_sync(&mut self, now: Millis, qc: QuorumCert, source: Option<ValidatorId>, out: &mut Vec<Action>) {
+        let me = self.me;
+        let signer = qc.signers.iter().filter_map(|i| self.validators().get(i)).map(|v| v.id).find(|id| *id != me);
+        let any = self.validators().iter().map(|v| v.id).find(|id| *id != me);
+        let Some(peer) = source.filter(|p| *p != me).or(signer).or(any) else { return };
+        let from_height = self.tree.root_height() + 1;
+        debug!(target_round = qc.round(), peer = %peer.short(), from_height, "block sync");
+        if self.sync.start(qc, peer, from_height) {
+            self.send_sync_request(now, out);
+        }
+    }
+
+    fn send_sync_request(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let Some(p) = self.sync.pending() else { return };
+        out.push(Action::RequestSync {
+            from: p.peer,
+            request: SyncRequest {
+                from_height: p.from_height,
+                target: p.target.block_id(),
+                max_blocks: self.cfg.sync_max_blocks,
+            },
+        });
+        out.push(Action::SetTimer { id: TimerId::Sync, at: now + self.cfg.sync_timeout_ms });
+    }
+
+    fn on_sync_timer(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let from = self.tree.root_height() + 1;
+        if self.sync.rotate(&self.cfg.validators, &self.me, from).is_some() {
+            self.send_sync_request(now, out);
+        }
+    }
+
+    fn on_synced(&mut self, now: Millis, from: ValidatorId, resp: SyncResponse, out: &mut Vec<Action>) {
+        let Some(target) = self.sync.pending().map(|p| p.target.clone()) else { return };
+        let mut last_height = None;
+        for b in resp.blocks {
+            if b.height() <= self.tree.root_height() {
+                continue;
+            }
+            if self.tree.contains(&b.id()) {
+                last_height = Some(b.height());
+                continue;
+            }
+            if let Err(e) = self.verifier.verify_block(&b) {
+                out.push(Action::Invalid { from, reason: format!("synced block: {e}") });
+                break;
+            }
+            let qc = justify_qc(&b).expect("verified").clone();
+            let id = b.id();
+            let height = b.height();
+            if let Err(e) = self.tree.insert(b.clone()) {
+                out.push(Action::Invalid { from, reason: format!("synced block: {e}") });
+                break;
+            }
+            out.push(Action::PersistBlock(b));
+            last_height = Some(height);
+            self.try_commit(&qc, out);
+            self.after_insert(now, id, out);
+        }
+        if let Some(Certificate::Quorum(qc)) = resp.last_cert {
+            match self.verifier.verify_qc(&qc) {
+                Ok(()) => self.process_qc(now, qc, Some(from), out),
+                Err(e) => out.push(Action::Invalid { from, reason: format!("synced certificate: {e}") }),
+            }
+        }
+        self.continue_sync(now, target, last_height, out);
+    }
+
+    fn continue_sync(&mut self, now: Millis, target: QuorumCert, last_height: Option<Height>, out: &mut Vec<Action>) {
+        let done = self.tree.contains(&target.block_id()) || target.height() <= self.tree.root_height();
+        if done {
+            self.sync.finish();
+            self.process_qc(now, target, None, out);
+            self.replay_buffered(now, out);
+            return;
+        }
+        if self.sync.pending().is_none() {
+            return;
+        }
+        let progressed = last_height.is_some_and(|h| h >= self.sync.pending().map_or(0, |p| p.from_height));
+        if let (true, Some(h)) = (progressed, last_height) {
+            self.sync.advance(h + 1);
+        } else {
+            let from = self.tree.root_height() + 1;
+            self.sync.rotate(&self.cfg.validators, &self.me, from);
+        }
+        self.send_sync_request(now, out);
+    }
+
+    fn replay_buffered(&mut self, now: Millis, out: &mut Vec<Action>) {
+        for (from, vp) in self.sync.take_buffered() {
+            if vp.block.round() < self.pacemaker.round() {
+                continue;
+            }
+            if self.tree.contains(&vp.block.parent()) {
+                self.accept_block(now, from, vp, out);
+            } else {
+                self.sync.buffer(from, vp);
+            }
+        }
+    }
+
+    fn check_invariants(&self) {
+        if !self.restored {
+            return;
+        }
+        self.tree.check_invariants();
+        assert!(self.pacemaker.round() > self.tree.high_qc().round(), "round is above the high QC's round");
+    }
+}
+
+impl Engine for HotStuff {
+    fn step(&mut self, now: Millis, input: Input, out: &mut Vec<Action>) {
+        match input {
+            Input::Restored(r) => self.restore(now, *r, out),
+            _ if !self.restored => debug!("input before Restored ignored"),
+            Input::Message { from, msg: ConsensusMsg::HotStuff(m) } => match m {
+                HotStuffMsg::Proposal(p) => self.on_proposal(now, from, *p, out),
+                HotStuffMsg::Vote(v) => self.on_vote(now, from, v, out),
+                HotStuffMsg::Timeout(t) => self.on_timeout_msg(now, from, *t, out),
+            },
+            Input::Timer(TimerId::Round) => self.on_round_timer(now, out),
+            Input::Timer(TimerId::Propose) => self.request_payload(out),
+            Input::Timer(TimerId::Sync) => self.on_sync_timer(now, out),
+            Input::Timer(_) => {}
+            Input::Payload { ticket, txs } => self.on_payload(now, ticket, txs, out),
+            Input::Synced { from, response } => self.on_synced(now, from, response, out),
+            Input::Executed { height, app_hash } => self.on_executed(now, height, app_hash, out),
+        }
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+
+    fn status(&self) -> EngineStatus {
+        let round = self.pacemaker.round();
+        let leader = self.leaders.leader(round);
+        EngineStatus {
+            protocol: "hotstuff".into(),
+            round,
+            committed_height: self.tree.root_height(),
+            executed_height: self.last_executed(),
+            high_qc_round: self.tree.high_qc().round(),
+            leader: Some(leader),
+            role: if leader == self.me { "leader".into() } else { "replica".into() },
+        }
+    }
+}

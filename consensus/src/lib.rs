@@ -1,0 +1,19 @@
+//! Phalanx consensus engines: pure, deterministic state machines.
+//!
+//! Every protocol implements [`engine::Engine`]: inputs in, actions out, no
+//! I/O, no clock, no randomness of its own. The node's driver and the
+//! simulator are two drivers of the same engines.
+//!
+//! - [`types`]: blocks, certificates, validator sets, evidence.
+//! - [`engine`]: the `Engine` trait, `Input`, `Action`.
+//! - [`verify`]: unverified messages become verified ones here.
+//! - [`smr`]: the application interface (payload checks, execution).
+//! - [`hotstuff`]: 2-chain HotStuff with a pacemaker.
+
+pub mod engine;
+pub mod hotstuff;
+pub mod smr;
+pub mod types;
+pub mod verify;
+
+pub use engine::{Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, Recovery, SafetyState, TimerId};

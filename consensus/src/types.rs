@@ -1,0 +1,477 @@
+//! The data every protocol shares: blocks, certificates, validator sets,
+//! evidence.
+//!
+//! A block is protocol-agnostic: its header names its height, round (a Raft
+//! term in Raft mode), parent, payload digest and the application hash the
+//! proposer had executed to; `justify` is the certificate of its parent.
+//! Transactions are opaque bytes: consensus never decodes them.
+//!
+//! Block ids are the digest of the canonical encoding of the header, so the
+//! id does not depend on which quorum of signatures certified the parent.
+
+use bytes::Bytes;
+use phalanx_crypto::{Domain, Hash, Hasher, Keypair, PublicKey, Signature, codec, merkle_root};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Blocks on a chain, counted from genesis (height 0).
+pub type Height = u64;
+/// A consensus round (HotStuff) or term (Raft).
+pub type Round = u64;
+/// Logical time in milliseconds, supplied to engines by their driver.
+pub type Millis = u64;
+/// The digest of a block header.
+pub type BlockId = Hash;
+/// A validator is named by its consensus public key.
+pub type ValidatorId = PublicKey;
+/// An opaque client transaction.
+pub type Tx = Bytes;
+
+/// Digest of a transaction's bytes; the key of the mempool and the tx index.
+pub fn tx_hash(tx: &[u8]) -> Hash {
+    Hash::digest(tx)
+}
+
+/// The RFC 6962 root over the hashes of `txs`.
+pub fn payload_root(txs: &[Tx]) -> Hash {
+    let hashes: Vec<Hash> = txs.iter().map(|t| tx_hash(t)).collect();
+    merkle_root(&hashes)
+}
+
+/// Signed, hashed header of a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    pub chain_id: String,
+    pub height: Height,
+    pub round: Round,
+    pub parent: BlockId,
+    /// Round of the parent, as certified by `Block::justify`.
+    pub parent_round: Round,
+    /// Merkle root of the transactions' hashes.
+    pub payload_root: Hash,
+    /// The application state hash after executing the committed chain up to
+    /// and including `app_height`: the latest height the proposer had
+    /// executed, never less than the parent's `app_height`. Replicas vote only
+    /// if they computed the same hash, so divergent state halts the chain.
+    pub app_height: Height,
+    pub app_hash: Hash,
+    pub proposer: ValidatorId,
+    /// The proposer's clock when proposing, milliseconds since the Unix epoch.
+    pub time_ms: Millis,
+}
+
+impl BlockHeader {
+    /// The block id: SHA-256 of the canonical encoding of the header.
+    pub fn id(&self) -> BlockId {
+        let mut h = Hasher::with_domain(b"phalanx/block/v1\0");
+        h.update(&codec::encode(self));
+        h.finish()
+    }
+}
+
+/// A block: header, the certificate of its parent, transactions, and the
+/// proposer's signature over the block id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub justify: Certificate,
+    pub txs: Vec<Tx>,
+    pub signature: Signature,
+}
+
+impl Block {
+    pub fn id(&self) -> BlockId {
+        self.header.id()
+    }
+    pub fn height(&self) -> Height {
+        self.header.height
+    }
+    pub fn round(&self) -> Round {
+        self.header.round
+    }
+    pub fn parent(&self) -> BlockId {
+        self.header.parent
+    }
+    /// Total bytes of transactions carried.
+    pub fn payload_bytes(&self) -> usize {
+        self.txs.iter().map(|t| t.len()).sum()
+    }
+
+    /// Signs `header` as its proposer and assembles the block.
+    pub fn sign(header: BlockHeader, justify: Certificate, txs: Vec<Tx>, key: &Keypair) -> Block {
+        let signature = key.sign(Domain::Proposal, &header.chain_id, header.id().as_bytes());
+        Block { header, justify, txs, signature }
+    }
+
+    /// Checks the proposer's signature over the block id.
+    pub fn verify_signature(&self) -> bool {
+        self.header
+            .proposer
+            .verify(Domain::Proposal, &self.header.chain_id, self.id().as_bytes(), &self.signature)
+            .is_ok()
+    }
+
+    /// The genesis block of a chain: height 0, round 0, no transactions, its
+    /// `app_hash` the hash of the genesis application state.
+    pub fn genesis(chain_id: &str, time_ms: Millis, app_hash: Hash, first_validator: ValidatorId) -> Block {
+        Block {
+            header: BlockHeader {
+                chain_id: chain_id.to_owned(),
+                height: 0,
+                round: 0,
+                parent: Hash::ZERO,
+                parent_round: 0,
+                payload_root: merkle_root(&[]),
+                app_height: 0,
+                app_hash,
+                proposer: first_validator,
+                time_ms,
+            },
+            justify: Certificate::Genesis,
+            txs: Vec::new(),
+            signature: Signature([0; 64]),
+        }
+    }
+}
+
+/// What a validator signs when it votes for a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VoteData {
+    pub block_id: BlockId,
+    pub round: Round,
+    pub height: Height,
+    pub parent_id: BlockId,
+    pub parent_round: Round,
+}
+
+impl VoteData {
+    pub fn for_block(block: &Block) -> VoteData {
+        VoteData {
+            block_id: block.id(),
+            round: block.round(),
+            height: block.height(),
+            parent_id: block.parent(),
+            parent_round: block.header.parent_round,
+        }
+    }
+    /// The bytes covered by a vote signature (before domain separation).
+    pub fn signing_body(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+}
+
+/// A set of validators, as positions in the validator set, one bit each.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignerBitmap(Vec<u8>);
+
+impl SignerBitmap {
+    pub fn with_len(n: usize) -> SignerBitmap {
+        SignerBitmap(vec![0; n.div_ceil(8)])
+    }
+    pub fn set(&mut self, i: usize) {
+        if i / 8 >= self.0.len() {
+            self.0.resize(i / 8 + 1, 0);
+        }
+        self.0[i / 8] |= 1 << (i % 8);
+    }
+    pub fn get(&self, i: usize) -> bool {
+        self.0.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+    /// Positions set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.0.len() * 8).filter(|&i| self.get(i))
+    }
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|b| b.count_ones() as usize).sum()
+    }
+    /// Bytes used (for bounds checks against the validator set size).
+    pub fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A quorum certificate: more than 2/3 of voting power signed `vote`.
+/// Signatures are listed in the order of the signer positions in `signers`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct QuorumCert {
+    pub vote: VoteData,
+    pub signers: SignerBitmap,
+    pub signatures: Vec<Signature>,
+}
+
+impl QuorumCert {
+    pub fn block_id(&self) -> BlockId {
+        self.vote.block_id
+    }
+    pub fn round(&self) -> Round {
+        self.vote.round
+    }
+    pub fn height(&self) -> Height {
+        self.vote.height
+    }
+    /// Digest of the whole certificate (used to cache verification).
+    pub fn digest(&self) -> Hash {
+        Hash::digest(&codec::encode(self))
+    }
+}
+
+/// The certificate that justifies a block (or proves a block committed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Certificate {
+    /// The genesis block certifies itself.
+    Genesis,
+    /// A HotStuff quorum certificate.
+    Quorum(QuorumCert),
+    /// A Raft entry, committed by a majority of the configuration that
+    /// stored it at `term` and `index`.
+    Raft { term: u64, index: u64 },
+}
+
+impl Certificate {
+    pub fn as_quorum(&self) -> Option<&QuorumCert> {
+        match self {
+            Certificate::Quorum(qc) => Some(qc),
+            _ => None,
+        }
+    }
+}
+
+/// A block together with the certificate that certifies it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifiedBlock {
+    pub block: Block,
+    pub cert: Certificate,
+}
+
+/// One validator and its voting power.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validator {
+    pub id: ValidatorId,
+    pub power: u64,
+}
+
+/// The validators of a chain, in genesis order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSet {
+    validators: Vec<Validator>,
+    index: BTreeMap<ValidatorId, usize>,
+    total_power: u64,
+}
+
+/// Why a validator set could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValidatorSetError {
+    #[error("the validator set is empty")]
+    Empty,
+    #[error("validator {0} is listed twice")]
+    Duplicate(ValidatorId),
+    #[error("validator {0} has zero voting power")]
+    ZeroPower(ValidatorId),
+    #[error("total voting power overflows")]
+    Overflow,
+}
+
+impl ValidatorSet {
+    pub fn new(validators: Vec<Validator>) -> Result<ValidatorSet, ValidatorSetError> {
+        if validators.is_empty() {
+            return Err(ValidatorSetError::Empty);
+        }
+        let mut index = BTreeMap::new();
+        let mut total: u64 = 0;
+        for (i, v) in validators.iter().enumerate() {
+            if v.power == 0 {
+                return Err(ValidatorSetError::ZeroPower(v.id));
+            }
+            if index.insert(v.id, i).is_some() {
+                return Err(ValidatorSetError::Duplicate(v.id));
+            }
+            total = total.checked_add(v.power).ok_or(ValidatorSetError::Overflow)?;
+        }
+        if total > u64::MAX / 4 {
+            return Err(ValidatorSetError::Overflow);
+        }
+        Ok(ValidatorSet { validators, index, total_power: total })
+    }
+
+    /// A set of `keys` with equal power 1 (tests and the simulator).
+    pub fn equal(keys: &[PublicKey]) -> ValidatorSet {
+        ValidatorSet::new(keys.iter().map(|&id| Validator { id, power: 1 }).collect()).expect("distinct keys")
+    }
+
+    pub fn len(&self) -> usize {
+        self.validators.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.validators.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Validator> {
+        self.validators.iter()
+    }
+    pub fn get(&self, position: usize) -> Option<&Validator> {
+        self.validators.get(position)
+    }
+    pub fn position(&self, id: &ValidatorId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+    pub fn contains(&self, id: &ValidatorId) -> bool {
+        self.index.contains_key(id)
+    }
+    pub fn power(&self, id: &ValidatorId) -> u64 {
+        self.position(id).map_or(0, |i| self.validators[i].power)
+    }
+    pub fn total_power(&self) -> u64 {
+        self.total_power
+    }
+    /// The least power that is more than 2/3 of the total.
+    pub fn quorum_power(&self) -> u64 {
+        self.total_power * 2 / 3 + 1
+    }
+    /// The least power that is more than 1/3 of the total (at least one
+    /// honest validator among any set with this much power).
+    pub fn validity_power(&self) -> u64 {
+        self.total_power / 3 + 1
+    }
+    /// The least power that is more than half of the total (Raft majority).
+    pub fn majority_power(&self) -> u64 {
+        self.total_power / 2 + 1
+    }
+}
+
+/// Proof that a validator signed two conflicting messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Evidence {
+    /// Two proposals for one round by one proposer with different blocks.
+    DoubleProposal { a: BlockHeader, sig_a: Signature, b: BlockHeader, sig_b: Signature },
+    /// Two votes in one round by one validator for different blocks.
+    DoubleVote { author: ValidatorId, a: VoteData, sig_a: Signature, b: VoteData, sig_b: Signature },
+}
+
+impl Evidence {
+    /// The validator the evidence accuses.
+    pub fn culprit(&self) -> ValidatorId {
+        match self {
+            Evidence::DoubleProposal { a, .. } => a.proposer,
+            Evidence::DoubleVote { author, .. } => *author,
+        }
+    }
+    /// The round in which the conflicting messages were signed.
+    pub fn round(&self) -> Round {
+        match self {
+            Evidence::DoubleProposal { a, .. } => a.round,
+            Evidence::DoubleVote { a, .. } => a.round,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(n: u8) -> Vec<PublicKey> {
+        (1..=n).map(|i| Keypair::from_seed(&[i; 32]).public()).collect()
+    }
+
+    #[test]
+    fn quorum_is_more_than_two_thirds() {
+        assert_eq!(ValidatorSet::equal(&keys(4)).quorum_power(), 3);
+        assert_eq!(ValidatorSet::equal(&keys(7)).quorum_power(), 5);
+        assert_eq!(ValidatorSet::equal(&keys(3)).quorum_power(), 3);
+        assert_eq!(ValidatorSet::equal(&keys(4)).validity_power(), 2);
+        assert_eq!(ValidatorSet::equal(&keys(3)).majority_power(), 2);
+    }
+
+    #[test]
+    fn validator_set_rejects_bad_input() {
+        let k = keys(2);
+        assert_eq!(ValidatorSet::new(vec![]), Err(ValidatorSetError::Empty));
+        let dup = vec![Validator { id: k[0], power: 1 }, Validator { id: k[0], power: 1 }];
+        assert_eq!(ValidatorSet::new(dup), Err(ValidatorSetError::Duplicate(k[0])));
+        let zero = vec![Validator { id: k[1], power: 0 }];
+        assert_eq!(ValidatorSet::new(zero), Err(ValidatorSetError::ZeroPower(k[1])));
+    }
+
+    #[test]
+    fn bitmap_sets_and_iterates() {
+        let mut b = SignerBitmap::with_len(10);
+        b.set(0);
+        b.set(9);
+        assert!(b.get(9) && !b.get(8));
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![0, 9]);
+        assert_eq!(b.count(), 2);
+    }
+
+    #[test]
+    fn block_id_covers_the_header_and_signature_verifies() {
+        let key = Keypair::from_seed(&[1; 32]);
+        let g = Block::genesis("c", 0, Hash::ZERO, key.public());
+        let mut header = g.header.clone();
+        header.height = 1;
+        header.round = 1;
+        header.parent = g.id();
+        let b = Block::sign(header.clone(), Certificate::Genesis, vec![], &key);
+        assert!(b.verify_signature());
+        let mut other = header;
+        other.time_ms = 1;
+        assert_ne!(other.id(), b.id());
+        let forged = Block { header: other, ..b };
+        assert!(!forged.verify_signature());
+    }
+}
+
+/// A validator's vote for a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub data: VoteData,
+    pub author: ValidatorId,
+    pub signature: Signature,
+}
+
+/// What a validator signs when it gives up on a round: the round and the
+/// round of its highest QC (Jolteon's timeout message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutData {
+    pub round: Round,
+    pub high_qc_round: Round,
+}
+
+impl TimeoutData {
+    pub fn signing_body(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+}
+
+/// A validator's signed timeout for `round`, carrying its highest QC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeout {
+    pub round: Round,
+    pub high_qc: QuorumCert,
+    pub author: ValidatorId,
+    pub signature: Signature,
+}
+
+/// A timeout certificate: more than 2/3 of voting power timed out in
+/// `round`. Each signer signed `(round, its high QC round)`; `high_qc` is the
+/// highest of the QCs they reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutCert {
+    pub round: Round,
+    pub signers: SignerBitmap,
+    pub high_qc_rounds: Vec<Round>,
+    pub signatures: Vec<Signature>,
+    pub high_qc: QuorumCert,
+}
+
+impl TimeoutCert {
+    /// The highest QC round any signer reported.
+    pub fn highest_hqc_round(&self) -> Round {
+        self.high_qc_rounds.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// A leader's proposal: a block, and the TC that let the leader enter this
+/// round when the block's QC is not from the previous round.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub block: Block,
+    pub tc: Option<TimeoutCert>,
+}
