@@ -440,13 +440,16 @@ impl TimeoutData {
     }
 }
 
-/// A validator's signed timeout for `round`, carrying its highest QC.
+/// A validator's signed timeout for `round`, carrying its highest QC, and
+/// (unsigned, self-authenticating sync info) the highest TC it knows, so a
+/// validator that missed that TC catches up to the sender's round.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeout {
     pub round: Round,
     pub high_qc: QuorumCert,
     pub author: ValidatorId,
     pub signature: Signature,
+    pub last_tc: Option<TimeoutCert>,
 }
 
 /// A timeout certificate: more than 2/3 of voting power timed out in

@@ -193,7 +193,7 @@ impl Verifier {
         Ok(Verified(vote))
     }
 
-    /// Checks a timeout's author, signature and high QC.
+    /// Checks a timeout's author, signature, high QC and attached TC.
     pub fn verify_timeout(&mut self, t: Timeout) -> Result<Verified<Timeout>, VerifyError> {
         if !self.validators.contains(&t.author) {
             return Err(VerifyError::NotAValidator(t.author));
@@ -206,6 +206,9 @@ impl Verifier {
             .verify(Domain::Timeout, &self.chain_id, &body, &t.signature)
             .map_err(|_| VerifyError::BadSignature(t.author))?;
         self.verify_qc(&t.high_qc)?;
+        if let Some(tc) = &t.last_tc {
+            self.verify_tc(tc)?;
+        }
         Ok(Verified(t))
     }
 

@@ -466,7 +466,7 @@ impl HotStuff {
 
     // ---- voting --------------------------------------------------------
 
-    fn try_vote(&mut self, _now: Millis, vp: Verified<Proposal>, out: &mut Vec<Action>) {
+    fn try_vote(&mut self, now: Millis, vp: Verified<Proposal>, out: &mut Vec<Action>) {
         let b = &vp.block;
         let parent_app_height = self.tree.get(&b.parent()).map_or(0, |p| p.header.app_height);
         if b.header.app_height > parent_app_height {
@@ -494,15 +494,15 @@ impl HotStuff {
             }
         }
         match self.safety.vote(b, vp.tc.as_ref(), out) {
-            Ok(vote) => self.send_vote(vote, out),
+            Ok(vote) => self.send_vote(now, vote, out),
             Err(e) => debug!(round = b.round(), error = %e, "not voting"),
         }
     }
 
-    fn send_vote(&mut self, vote: Vote, out: &mut Vec<Action>) {
+    fn send_vote(&mut self, now: Millis, vote: Vote, out: &mut Vec<Action>) {
         let next = self.leaders.leader(vote.data.round + 1);
         if next == self.me {
-            self.on_verified_vote(0, Verified::own(vote), out);
+            self.on_verified_vote(now, Verified::own(vote), out);
         } else {
             out.push(Action::Send { to: next, msg: ConsensusMsg::HotStuff(HotStuffMsg::Vote(vote)) });
         }
@@ -570,7 +570,8 @@ impl HotStuff {
                 }
             }
         };
-        out.push(Action::Broadcast(ConsensusMsg::HotStuff(HotStuffMsg::Timeout(Box::new(timeout.clone())))));
+        let msg = Timeout { last_tc: self.pacemaker.last_tc().cloned(), ..timeout.clone() };
+        out.push(Action::Broadcast(ConsensusMsg::HotStuff(HotStuffMsg::Timeout(Box::new(msg)))));
         let at = self.pacemaker.backoff(now);
         out.push(Action::SetTimer { id: TimerId::Round, at });
         if let Some(tc) = self.pacemaker.add_timeout(Verified::own(timeout), &self.cfg.validators) {
@@ -587,6 +588,9 @@ impl HotStuff {
                 return;
             }
         };
+        if let Some(tc) = vt.last_tc.clone() {
+            self.process_tc(now, tc, Some(vt.author), out);
+        }
         self.process_qc(now, vt.high_qc.clone(), Some(vt.author), out);
         if let Some(tc) = self.pacemaker.add_timeout(vt, &self.cfg.validators) {
             self.process_tc(now, tc, Some(from), out);

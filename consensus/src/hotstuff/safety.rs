@@ -149,7 +149,7 @@ impl SafetyRules {
         self.data.last_voted_round = self.data.last_voted_round.max(round);
         self.data.highest_timeout_round = self.data.highest_timeout_round.max(round);
         self.persist(out);
-        Ok(Timeout { round, high_qc: high_qc.clone(), author: self.key.public(), signature })
+        Ok(Timeout { round, high_qc: high_qc.clone(), author: self.key.public(), signature, last_tc: None })
     }
 
     /// Signs a proposal; at most one per round, ever.

@@ -120,6 +120,7 @@ impl Net {
             high_qc: high_qc.clone(),
             author: self.id(i),
             signature: self.keys[i].sign(Domain::Timeout, CHAIN, &body),
+            last_tc: None,
         }
     }
 
@@ -587,4 +588,40 @@ fn block_with_wrong_payload_root_is_refused() {
     b1.txs.push(Tx::from_static(b"smuggled"));
     let out = deliver(&mut e, 10, net.id(1), proposal(&b1, None));
     assert!(matches!(&out[..], [Action::Invalid { reason, .. }] if reason.contains("payload_root")), "{out:?}");
+}
+
+/// Sync info: a timeout carrying a TC the receiver missed moves it to the
+/// round after that TC (a lagging validator catches up).
+#[test]
+fn timeout_carrying_a_tc_moves_a_lagging_validator_forward() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let gqc = net.gqc();
+    let tc1 = net.tc(1, &gqc, &[1, 2, 3]);
+    let body = TimeoutData { round: 2, high_qc_round: 0 }.signing_body();
+    let t = Timeout {
+        round: 2,
+        high_qc: gqc.clone(),
+        author: net.id(1),
+        signature: net.keys[1].sign(Domain::Timeout, CHAIN, &body),
+        last_tc: Some(tc1),
+    };
+    let out = deliver(&mut e, 10, net.id(1), timeout_msg(t));
+    assert_eq!(out, vec![Action::SetTimer { id: TimerId::Round, at: 10 + 2 * BASE }]);
+    assert_eq!(e.round(), 2);
+}
+
+/// A timeout whose attached TC is forged is refused whole.
+#[test]
+fn timeout_with_forged_tc_is_refused() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let gqc = net.gqc();
+    let mut tc1 = net.tc(1, &gqc, &[1, 2, 3]);
+    tc1.signatures[0].0[1] ^= 1;
+    let mut t = net.timeout(1, 2, &gqc);
+    t.last_tc = Some(tc1);
+    let out = deliver(&mut e, 10, net.id(1), timeout_msg(t));
+    assert!(matches!(&out[..], [Action::Invalid { .. }]), "{out:?}");
+    assert_eq!(e.round(), 1);
 }

@@ -1,0 +1,25 @@
+//! The application's side of admission: the mempool never decodes a
+//! transaction, it asks a [`TxChecker`] (like CometBFT's `CheckTx`).
+
+use crate::{Rejection, Sender};
+
+/// What the application learned checking a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxInfo {
+    /// Who signed the transaction.
+    pub sender: Sender,
+    /// The transaction's nonce; the application executes a sender's
+    /// transactions only in exact nonce order.
+    pub nonce: u64,
+    /// The sender's next nonce in committed state when checked.
+    pub next_nonce: u64,
+}
+
+/// The application's admission check (signature, chain id, decoding, nonce
+/// against committed state).
+///
+/// [`crate::SharedMempool::add`] calls it without holding the mempool's lock,
+/// so an implementation may be slow and may itself use the mempool.
+pub trait TxChecker: Send + Sync {
+    fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection>;
+}

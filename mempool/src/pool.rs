@@ -1,0 +1,394 @@
+//! The single-threaded mempool core.
+//!
+//! State: every pending transaction is an entry keyed by its hash; each
+//! sender with pending transactions has a queue of them by nonce; senders are
+//! ordered by the arrival of their oldest pending transaction.
+//!
+//! Invariants (checked by `check_invariants` in the tests after every step):
+//! - the byte and count totals equal the sums over entries, and stay within
+//!   `max_bytes` and `max_txs`; no entry is larger than `max_tx_bytes`;
+//! - every entry is in its sender's nonce map under its nonce, and every
+//!   nonce map value is an entry of that sender with that nonce;
+//! - a sender has a queue if and only if it has a pending entry;
+//! - the arrival index holds exactly one key per queued sender: the arrival
+//!   of its oldest pending entry;
+//! - every pending nonce lies in `[committed_next, committed_next + max_nonce_gap]`
+//!   of its sender's queue: stale transactions are dropped as soon as the
+//!   committed next nonce is known to have passed them.
+//!
+//! Costs: `admit` is O(log n); `reap` is O(returned + excluded skipped +
+//! senders visited); `update` is O((committed + stale) log n). Nothing here
+//! does I/O or calls the application.
+
+use crate::senders::{RecentNonces, SenderQueue};
+use crate::{Rejection, Sender, TxInfo};
+use bytes::Bytes;
+use phalanx_crypto::Hash;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+/// The bounds of a mempool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// At most this many pending transactions. Also bounds how many senders'
+    /// committed next nonces are remembered after their queues empty.
+    pub max_txs: usize,
+    /// At most this many bytes of pending transactions in total.
+    pub max_bytes: usize,
+    /// No single transaction larger than this.
+    pub max_tx_bytes: usize,
+    /// A nonce at most this far past the sender's committed next nonce.
+    pub max_nonce_gap: u64,
+}
+
+impl Default for MempoolConfig {
+    /// 50,000 transactions, 64 MiB, 64 KiB per transaction, nonces up to 64 ahead.
+    fn default() -> Self {
+        MempoolConfig { max_txs: 50_000, max_bytes: 64 << 20, max_tx_bytes: 64 << 10, max_nonce_gap: 64 }
+    }
+}
+
+/// A pending transaction.
+#[derive(Debug)]
+struct Entry {
+    tx: Bytes,
+    sender: Sender,
+    nonce: u64,
+    /// Arrival sequence number, unique within the pool.
+    seq: u64,
+}
+
+/// How much a reap may still take.
+struct Budget {
+    bytes_left: usize,
+    txs_left: usize,
+}
+
+/// The single-threaded mempool core; see the module doc for its invariants.
+pub struct Mempool {
+    cfg: MempoolConfig,
+    entries: HashMap<Hash, Entry>,
+    senders: HashMap<Sender, SenderQueue>,
+    /// Each queued sender keyed by the arrival of its oldest pending entry.
+    by_arrival: BTreeMap<u64, Sender>,
+    recent: RecentNonces,
+    bytes: usize,
+    next_seq: u64,
+    evicted_stale: u64,
+}
+
+impl fmt::Debug for Mempool {
+    /// A summary: the pool may hold megabytes of transactions.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mempool")
+            .field("txs", &self.entries.len())
+            .field("bytes", &self.bytes)
+            .field("senders", &self.senders.len())
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mempool {
+    pub fn new(cfg: MempoolConfig) -> Mempool {
+        Mempool {
+            cfg,
+            entries: HashMap::new(),
+            senders: HashMap::new(),
+            by_arrival: BTreeMap::new(),
+            recent: RecentNonces::new(cfg.max_txs),
+            bytes: 0,
+            next_seq: 0,
+            evicted_stale: 0,
+        }
+    }
+
+    pub fn config(&self) -> &MempoolConfig {
+        &self.cfg
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<Bytes> {
+        self.entries.get(hash).map(|e| e.tx.clone())
+    }
+
+    /// Pending transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total bytes of pending transactions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Transactions dropped as stale since start, by [`Mempool::update`] or
+    /// because an admission learned a higher committed nonce.
+    pub(crate) fn evicted_stale(&self) -> u64 {
+        self.evicted_stale
+    }
+
+    /// Admits a transaction already checked by the application.
+    ///
+    /// Checks, in order: size ([`Rejection::TooLarge`]), duplicate hash
+    /// ([`Rejection::Duplicate`]), nonce below the sender's known committed
+    /// next nonce, the maximum of `info.next_nonce` and what [`Mempool::update`]
+    /// reported ([`Rejection::NonceTooLow`]), nonce past that plus
+    /// `max_nonce_gap` ([`Rejection::NonceTooHigh`]), another pending
+    /// transaction with the same sender and nonce ([`Rejection::NonceConflict`]),
+    /// count and byte bounds ([`Rejection::Full`]). A refused transaction
+    /// changes nothing. On success returns the transaction's hash.
+    pub fn admit(&mut self, tx: Bytes, info: TxInfo) -> Result<Hash, Rejection> {
+        self.check_size(tx.len())?;
+        let hash = Hash::digest(&tx);
+        self.admit_hashed(hash, tx, info)
+    }
+
+    /// The cheap checks [`crate::SharedMempool::add`] makes before calling the
+    /// application: size, duplicate hash and room.
+    pub(crate) fn precheck(&self, hash: &Hash, size: usize) -> Result<(), Rejection> {
+        self.check_size(size)?;
+        if self.contains(hash) {
+            return Err(Rejection::Duplicate);
+        }
+        self.check_room(size)
+    }
+
+    /// [`Mempool::admit`] for a transaction whose hash the caller computed.
+    pub(crate) fn admit_hashed(&mut self, hash: Hash, tx: Bytes, info: TxInfo) -> Result<Hash, Rejection> {
+        debug_assert_eq!(hash, Hash::digest(&tx));
+        self.check_size(tx.len())?;
+        if self.contains(&hash) {
+            return Err(Rejection::Duplicate);
+        }
+        let known = self.known_next(&info);
+        self.check_nonce(&info, known)?;
+        if self.senders.get(&info.sender).is_some_and(|q| q.by_nonce.contains_key(&info.nonce)) {
+            return Err(Rejection::NonceConflict { nonce: info.nonce });
+        }
+        self.check_room(tx.len())?;
+        self.raise_committed(info.sender, known);
+        self.insert(hash, tx, info, known);
+        Ok(hash)
+    }
+
+    fn check_size(&self, size: usize) -> Result<(), Rejection> {
+        if size > self.cfg.max_tx_bytes {
+            return Err(Rejection::TooLarge { size, max: self.cfg.max_tx_bytes });
+        }
+        Ok(())
+    }
+
+    fn check_room(&self, size: usize) -> Result<(), Rejection> {
+        let count_full = self.entries.len() >= self.cfg.max_txs;
+        let bytes_full = self.bytes.saturating_add(size) > self.cfg.max_bytes;
+        if count_full || bytes_full {
+            return Err(Rejection::Full { txs: self.entries.len(), bytes: self.bytes });
+        }
+        Ok(())
+    }
+
+    /// The highest committed next nonce known for the transaction's sender.
+    fn known_next(&self, info: &TxInfo) -> u64 {
+        let queued = self.senders.get(&info.sender).map_or(0, |q| q.committed_next);
+        let reported = self.recent.get(&info.sender).unwrap_or(0);
+        info.next_nonce.max(queued).max(reported)
+    }
+
+    fn check_nonce(&self, info: &TxInfo, known: u64) -> Result<(), Rejection> {
+        if info.nonce < known {
+            return Err(Rejection::NonceTooLow { got: info.nonce, expected: known });
+        }
+        let max = known.saturating_add(self.cfg.max_nonce_gap);
+        if info.nonce > max {
+            return Err(Rejection::NonceTooHigh { got: info.nonce, max });
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, hash: Hash, tx: Bytes, info: TxInfo, known: u64) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.bytes += tx.len();
+        let queue = self.senders.entry(info.sender).or_insert_with(|| SenderQueue::new(known));
+        if queue.arrivals.is_empty() {
+            self.by_arrival.insert(seq, info.sender);
+        }
+        queue.by_nonce.insert(info.nonce, hash);
+        queue.arrivals.insert(seq);
+        self.entries.insert(hash, Entry { tx, sender: info.sender, nonce: info.nonce, seq });
+    }
+
+    /// Removes one entry and repairs the sender's queue and its place in the
+    /// arrival order.
+    fn remove(&mut self, hash: &Hash) -> Option<Entry> {
+        let entry = self.entries.remove(hash)?;
+        self.bytes -= entry.tx.len();
+        let queue = self.senders.get_mut(&entry.sender).expect("every entry is in its sender's queue");
+        queue.by_nonce.remove(&entry.nonce);
+        let was_oldest = queue.oldest() == Some(entry.seq);
+        queue.arrivals.remove(&entry.seq);
+        if was_oldest {
+            self.by_arrival.remove(&entry.seq);
+            match queue.oldest() {
+                Some(next_oldest) => {
+                    self.by_arrival.insert(next_oldest, entry.sender);
+                }
+                None => {
+                    self.senders.remove(&entry.sender);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// Records that `sender`'s committed next nonce is at least `next` and
+    /// drops its pending transactions below it. Returns how many it dropped.
+    fn raise_committed(&mut self, sender: Sender, next: u64) -> usize {
+        let Some(queue) = self.senders.get_mut(&sender) else { return 0 };
+        if next <= queue.committed_next {
+            return 0;
+        }
+        queue.committed_next = next;
+        let stale: Vec<Hash> = queue.by_nonce.range(..next).map(|(_, hash)| *hash).collect();
+        for hash in &stale {
+            self.remove(hash);
+        }
+        self.evicted_stale += stale.len() as u64;
+        stale.len()
+    }
+
+    /// Up to `max_txs` transactions totalling at most `max_bytes`, for a new
+    /// block. Removes nothing.
+    ///
+    /// Senders are served in the order of the arrival of their oldest pending
+    /// transaction. Each sender's transactions are taken in consecutive nonce
+    /// order from `max(committed next nonce, in_flight[sender])`, stopping at
+    /// the first gap, or at the first one that does not fit in `max_bytes`
+    /// (later senders may still fit). A transaction in `exclude` (already in
+    /// an uncommitted block) is not returned but counts as consumed, so the
+    /// sender's next nonce may follow it.
+    pub fn reap(
+        &self,
+        max_bytes: usize,
+        max_txs: usize,
+        exclude: &HashSet<Hash>,
+        in_flight: &HashMap<Sender, u64>,
+    ) -> Vec<Bytes> {
+        let mut out = Vec::with_capacity(max_txs.min(self.entries.len()));
+        let mut budget = Budget { bytes_left: max_bytes, txs_left: max_txs };
+        for sender in self.by_arrival.values() {
+            if budget.txs_left == 0 {
+                break;
+            }
+            let queue = &self.senders[sender];
+            let cursor = queue.committed_next.max(in_flight.get(sender).copied().unwrap_or(0));
+            self.reap_sender(queue, cursor, exclude, &mut budget, &mut out);
+        }
+        out
+    }
+
+    /// Appends one sender's consecutive run of transactions from `cursor`.
+    fn reap_sender(
+        &self,
+        queue: &SenderQueue,
+        mut cursor: u64,
+        exclude: &HashSet<Hash>,
+        budget: &mut Budget,
+        out: &mut Vec<Bytes>,
+    ) {
+        for (&nonce, hash) in queue.by_nonce.range(cursor..) {
+            if nonce != cursor {
+                return;
+            }
+            // Saturates only at u64::MAX, the last key a map can hold.
+            cursor = cursor.saturating_add(1);
+            if exclude.contains(hash) {
+                continue;
+            }
+            let tx = &self.entries[hash].tx;
+            if budget.txs_left == 0 || tx.len() > budget.bytes_left {
+                return;
+            }
+            budget.txs_left -= 1;
+            budget.bytes_left -= tx.len();
+            out.push(tx.clone());
+        }
+    }
+
+    /// After a block commits: removes the `committed` hashes, records each
+    /// `(sender, next_nonce)` as that sender's committed next nonce, and drops
+    /// the sender's pending transactions with a lower nonce (they can never
+    /// apply). Returns how many were dropped as stale, not counting committed
+    /// ones. Hashes not in the pool are ignored.
+    pub fn update(&mut self, committed: &[Hash], next_nonces: &[(Sender, u64)]) -> usize {
+        for hash in committed {
+            self.remove(hash);
+        }
+        let mut stale = 0;
+        for &(sender, next) in next_nonces {
+            self.recent.record(sender, next);
+            stale += self.raise_committed(sender, next);
+        }
+        stale
+    }
+}
+
+#[cfg(test)]
+impl Mempool {
+    /// Asserts every invariant in the module doc. O(pool): tests only.
+    pub(crate) fn check_invariants(&self) {
+        let total: usize = self.entries.values().map(|e| e.tx.len()).sum();
+        assert_eq!(self.bytes, total, "the byte total equals the sum over entries");
+        assert!(self.entries.len() <= self.cfg.max_txs, "the count stays within max_txs");
+        assert!(self.bytes <= self.cfg.max_bytes, "the bytes stay within max_bytes");
+        for (hash, e) in &self.entries {
+            assert_eq!(*hash, Hash::digest(&e.tx), "entries are keyed by their digest");
+            assert!(e.tx.len() <= self.cfg.max_tx_bytes, "no entry exceeds max_tx_bytes");
+            let queue = self.senders.get(&e.sender).expect("every entry's sender has a queue");
+            assert_eq!(queue.by_nonce.get(&e.nonce), Some(hash), "every entry is in its sender's nonce map");
+            assert!(queue.arrivals.contains(&e.seq), "every entry's arrival is in its sender's queue");
+            assert!(e.nonce >= queue.committed_next, "no pending nonce is below the committed next nonce");
+            assert!(e.nonce - queue.committed_next <= self.cfg.max_nonce_gap, "no pending nonce is past the gap");
+        }
+        let mut queued = 0;
+        for (sender, queue) in &self.senders {
+            assert!(!queue.by_nonce.is_empty(), "no stored queue is empty");
+            assert_eq!(queue.by_nonce.len(), queue.arrivals.len(), "one arrival per pending nonce");
+            for (nonce, hash) in &queue.by_nonce {
+                let e = self.entries.get(hash).expect("every nonce map value is an entry");
+                assert_eq!((e.sender, e.nonce), (*sender, *nonce), "nonce map values match their entry");
+            }
+            let oldest = queue.oldest().expect("queue is not empty");
+            assert_eq!(self.by_arrival.get(&oldest), Some(sender), "senders are indexed by their oldest arrival");
+            queued += queue.by_nonce.len();
+        }
+        assert_eq!(queued, self.entries.len(), "the queues hold exactly the entries");
+        assert_eq!(self.by_arrival.len(), self.senders.len(), "one arrival key per queued sender");
+        assert!(self.by_arrival.keys().all(|seq| *seq < self.next_seq), "arrivals are issued in order");
+        self.recent.check_invariants();
+    }
+
+    pub(crate) fn remembered_senders(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// The hashes of all pending transactions, sorted.
+    pub(crate) fn pending(&self) -> Vec<Hash> {
+        let mut hashes: Vec<Hash> = self.entries.keys().copied().collect();
+        hashes.sort();
+        hashes
+    }
+
+    /// The committed next nonce of a sender with pending transactions.
+    pub(crate) fn committed_next(&self, sender: &Sender) -> Option<u64> {
+        self.senders.get(sender).map(|q| q.committed_next)
+    }
+}

@@ -1,0 +1,128 @@
+//! The thread-safe handle used by RPC handlers, the network and the
+//! consensus driver concurrently.
+//!
+//! Invariants:
+//! - the pool's lock is never held while the application's [`TxChecker`]
+//!   runs, so a slow signature check never stalls reaping, and a checker may
+//!   itself use the mempool;
+//! - every call to [`SharedMempool::add`] counts exactly once in
+//!   [`MempoolStats`]: as admitted, or under its rejection's kind.
+
+use crate::{Mempool, MempoolConfig, Rejection, Sender, TxChecker};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use phalanx_crypto::Hash;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters since start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MempoolStats {
+    /// Transactions admitted.
+    pub admitted: u64,
+    /// Refused transactions per [`Rejection::kind`]; kinds never seen are absent.
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Pending transactions dropped because their nonce had been passed.
+    pub evicted_stale: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    admitted: AtomicU64,
+    /// Indexed by `Rejection::code() - 1`.
+    rejected: [AtomicU64; Rejection::KINDS.len()],
+}
+
+/// Thread-safe handle to a [`Mempool`]; clones share the same pool.
+#[derive(Clone, Debug)]
+pub struct SharedMempool {
+    pool: Arc<Mutex<Mempool>>,
+    counters: Arc<Counters>,
+    /// A copy of the pool's `max_tx_bytes`, to refuse oversized transactions
+    /// before hashing them or taking the lock.
+    max_tx_bytes: usize,
+}
+
+impl SharedMempool {
+    pub fn new(cfg: MempoolConfig) -> SharedMempool {
+        SharedMempool {
+            pool: Arc::new(Mutex::new(Mempool::new(cfg))),
+            counters: Arc::new(Counters::default()),
+            max_tx_bytes: cfg.max_tx_bytes,
+        }
+    }
+
+    /// Full admission: the cheap checks first (size, duplicate hash, room;
+    /// under a brief lock), then `checker.check(&tx)` without holding the
+    /// lock, then [`Mempool::admit`] under the lock. Counts the outcome.
+    pub fn add(&self, tx: Bytes, checker: &dyn TxChecker) -> Result<Hash, Rejection> {
+        let outcome = self.try_add(tx, checker);
+        match &outcome {
+            Ok(_) => self.counters.admitted.fetch_add(1, Ordering::Relaxed),
+            Err(rejection) => self.counters.rejected[rejection.code() as usize - 1].fetch_add(1, Ordering::Relaxed),
+        };
+        outcome
+    }
+
+    fn try_add(&self, tx: Bytes, checker: &dyn TxChecker) -> Result<Hash, Rejection> {
+        if tx.len() > self.max_tx_bytes {
+            return Err(Rejection::TooLarge { size: tx.len(), max: self.max_tx_bytes });
+        }
+        let hash = Hash::digest(&tx);
+        self.pool.lock().precheck(&hash, tx.len())?;
+        let info = checker.check(&tx)?;
+        self.pool.lock().admit_hashed(hash, tx, info)
+    }
+
+    /// See [`Mempool::reap`].
+    pub fn reap(
+        &self,
+        max_bytes: usize,
+        max_txs: usize,
+        exclude: &HashSet<Hash>,
+        in_flight: &HashMap<Sender, u64>,
+    ) -> Vec<Bytes> {
+        self.pool.lock().reap(max_bytes, max_txs, exclude, in_flight)
+    }
+
+    /// See [`Mempool::update`].
+    pub fn update(&self, committed: &[Hash], next_nonces: &[(Sender, u64)]) -> usize {
+        self.pool.lock().update(committed, next_nonces)
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.pool.lock().contains(hash)
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<Bytes> {
+        self.pool.lock().get(hash)
+    }
+
+    pub fn len(&self) -> usize {
+        self.pool.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pool.lock().is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.pool.lock().bytes()
+    }
+
+    /// Counters since start: admitted, rejected per kind, evicted as stale.
+    pub fn stats(&self) -> MempoolStats {
+        let rejected = Rejection::KINDS
+            .iter()
+            .zip(&self.counters.rejected)
+            .map(|(kind, count)| (*kind, count.load(Ordering::Relaxed)))
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        MempoolStats {
+            admitted: self.counters.admitted.load(Ordering::Relaxed),
+            rejected,
+            evicted_stale: self.pool.lock().evicted_stale(),
+        }
+    }
+}
