@@ -134,7 +134,9 @@ pub struct ConsensusParams {
     /// Ceiling of the growing round timeout, in ms. Default 30000; at least `timeout_ms_base`.
     pub timeout_ms_max: u64,
     /// How long a leader waits for transactions before proposing an empty block, in ms.
-    /// Default 500; less than `timeout_ms_base`.
+    /// Default 250; at most a third of `timeout_ms_base`. A leader enters its round as
+    /// soon as it forms the previous QC, and in an idle chain both it and the next
+    /// leader wait this long, so two waits must fit well inside one round timeout.
     pub empty_block_interval_ms: u64,
     /// Largest block, in bytes. Default 4 MiB; 1..=64 MiB.
     pub block_max_bytes: u64,
@@ -150,7 +152,7 @@ impl Default for ConsensusParams {
             protocol: Protocol::HotStuff,
             timeout_ms_base: 1000,
             timeout_ms_max: 30_000,
-            empty_block_interval_ms: 500,
+            empty_block_interval_ms: 250,
             block_max_bytes: 4 * MIB,
             block_max_txs: 10_000,
             tx_max_bytes: 64 * 1024,
@@ -169,11 +171,13 @@ impl ConsensusParams {
             let (max, base) = (self.timeout_ms_max, self.timeout_ms_base);
             return err("timeout_ms_max", format!("must be >= consensus.timeout_ms_base ({base}), got {max}"));
         }
-        if self.empty_block_interval_ms >= self.timeout_ms_base {
+        if self.empty_block_interval_ms.saturating_mul(3) > self.timeout_ms_base {
             let (interval, base) = (self.empty_block_interval_ms, self.timeout_ms_base);
             return err(
                 "empty_block_interval_ms",
-                format!("must be < consensus.timeout_ms_base ({base}), got {interval}"),
+                format!(
+                    "must be at most a third of consensus.timeout_ms_base ({base}) so idle rounds do not time out, got {interval}"
+                ),
             );
         }
         if !(1..=BLOCK_MAX_BYTES_LIMIT).contains(&self.block_max_bytes) {
@@ -450,7 +454,7 @@ mod tests {
         ConsensusParams::default().validate().unwrap();
         let c = ConsensusParams::default();
         assert_eq!(c.protocol, Protocol::HotStuff);
-        assert_eq!((c.timeout_ms_base, c.timeout_ms_max, c.empty_block_interval_ms), (1000, 30_000, 500));
+        assert_eq!((c.timeout_ms_base, c.timeout_ms_max, c.empty_block_interval_ms), (1000, 30_000, 250));
         assert_eq!((c.block_max_bytes, c.block_max_txs, c.tx_max_bytes), (4_194_304, 10_000, 65_536));
         assert_eq!(AppGenesis::default(), AppGenesis { kind: AppKind::Kv, accounts: vec![] });
     }
@@ -618,10 +622,10 @@ mod tests {
     }
 
     #[test]
-    fn empty_block_interval_must_be_below_the_base_timeout() {
+    fn empty_block_interval_must_be_at_most_a_third_of_the_base_timeout() {
         assert_eq!(
-            with_consensus(|c| c.empty_block_interval_ms = 1000),
-            "genesis.json: consensus.empty_block_interval_ms must be < consensus.timeout_ms_base (1000), got 1000"
+            with_consensus(|c| c.empty_block_interval_ms = 334),
+            "genesis.json: consensus.empty_block_interval_ms must be at most a third of consensus.timeout_ms_base (1000) so idle rounds do not time out, got 334"
         );
     }
 

@@ -1,1 +1,371 @@
-fn main() {}
+//! `phalanx`: the validator binary and its command-line client.
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use clap::{Args, Parser, Subcommand};
+use phalanx_config::{Home, LogFormat, NodeConfig};
+use phalanx_crypto::{Keypair, PublicKey, keyfile};
+use phalanx_node::app::{Op, Transaction};
+use phalanx_node::rpc::client::{CallError, RpcClient};
+use phalanx_node::testnet_gen::{self, TestnetSpec};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "phalanx", version, about = "A Byzantine-fault-tolerant replication node (HotStuff, libp2p, sled)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a node home directory: keys, node.toml and a one-validator genesis.
+    Init(InitArgs),
+    /// Create the homes of a local testnet: N validators sharing one genesis.
+    Testnet(TestnetArgs),
+    /// Run a validator.
+    Start(StartArgs),
+    /// Generate or show key files.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Sign a transaction with a key file and submit it over RPC.
+    Tx(TxArgs),
+    /// Read application state over RPC.
+    Query(QueryArgs),
+    /// Show a node's status.
+    Status(RpcArgs),
+    /// Call any JSON-RPC method (for example `phalanx rpc block '{"height": 3}'`).
+    Rpc(RawRpcArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The home directory to create.
+    #[arg(long)]
+    home: PathBuf,
+    #[arg(long, default_value = "phalanx-local")]
+    chain_id: String,
+    /// This node's name (default: the home directory's name).
+    #[arg(long)]
+    moniker: Option<String>,
+}
+
+#[derive(Args)]
+struct TestnetArgs {
+    /// Number of validators.
+    #[arg(short = 'n', long, default_value_t = 4)]
+    validators: usize,
+    /// Where to write the homes (node0, node1, ... and clients/).
+    #[arg(long, default_value = "./testnet-data")]
+    output: PathBuf,
+    #[arg(long, default_value = "phalanx-local")]
+    chain_id: String,
+    /// First port to try; each node takes three (p2p, RPC, metrics), skipping
+    /// ports in use. 0 lets the operating system pick free ports.
+    #[arg(long, default_value_t = 26600)]
+    base_port: u16,
+    /// Funded client accounts to create (keys in <output>/clients/).
+    #[arg(long, default_value_t = 4)]
+    accounts: usize,
+    /// Base round timeout in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms_base: u64,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    #[arg(long)]
+    home: PathBuf,
+    /// Log format: plain or json (overrides node.toml).
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Log level or filter, e.g. info or phalanx_consensus=debug (overrides node.toml; RUST_LOG wins over both).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Write a new ed25519 key file (mode 0600).
+    Generate {
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Print a key file's public key.
+    Show {
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct RpcArgs {
+    /// The node's RPC address (host:port or URL).
+    #[arg(long, global = true, env = "PHALANX_RPC", default_value = "127.0.0.1:26601")]
+    rpc: String,
+}
+
+#[derive(Args)]
+struct TxArgs {
+    #[command(subcommand)]
+    op: TxOp,
+    /// Key file of the sender.
+    #[arg(long = "key", id = "key_file", value_name = "FILE", global = true)]
+    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    rpc: RpcArgs,
+    /// Nonce to use (default: the account's next nonce, read over RPC).
+    #[arg(long, global = true)]
+    nonce: Option<u64>,
+    /// Chain id (default: read from the node's status).
+    #[arg(long, global = true)]
+    chain_id: Option<String>,
+    /// How long to wait: commit (until in a block), sync (until in the mempool) or async.
+    #[arg(long, global = true, default_value = "commit")]
+    wait: String,
+    /// Print the signed transaction as base64 instead of submitting it.
+    #[arg(long, global = true)]
+    print: bool,
+}
+
+#[derive(Subcommand)]
+enum TxOp {
+    /// Set KEY to VALUE.
+    Put { key: String, value: String },
+    /// Remove KEY.
+    Delete { key: String },
+    /// Move AMOUNT from the sender to TO (a public key in hex).
+    Transfer { to: String, amount: u64 },
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    #[command(subcommand)]
+    what: QueryWhat,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+#[derive(Subcommand)]
+enum QueryWhat {
+    /// The value of a key.
+    Key { key: String },
+    /// An account's balance and next nonce (public key in hex, or a key file).
+    Account { account: String },
+}
+
+#[derive(Args)]
+struct RawRpcArgs {
+    method: String,
+    /// Parameters as a JSON object.
+    params: Option<String>,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Init(a) => init(a),
+        Cmd::Testnet(a) => testnet(a),
+        Cmd::Start(a) => start(a),
+        Cmd::Keys(k) => keys(k),
+        Cmd::Tx(a) => client(tx(a)),
+        Cmd::Query(a) => client(query(a)),
+        Cmd::Status(a) => client(call_print(a, "status".into(), Value::Null)),
+        Cmd::Rpc(a) => client(raw_rpc(a)),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn client(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
+}
+
+fn init(a: InitArgs) -> anyhow::Result<()> {
+    let moniker = a.moniker.unwrap_or_else(|| {
+        a.home.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "node".into())
+    });
+    let spec =
+        TestnetSpec { validators: 1, chain_id: a.chain_id, base_port: 26600, accounts: 0, timeout_ms_base: 1000 };
+    let plan = testnet_gen::plan(&spec)?;
+    let v = &plan.validators[0];
+    let mut node = NodeConfig::default_for(&moniker);
+    node.p2p.listen_addr = v.p2p.to_string();
+    node.rpc.listen_addr = v.rpc.to_string();
+    Home::new(&a.home).init(&node, &plan.genesis, &v.validator_key, &v.node_key)?;
+    println!("created {} (chain {}, RPC {})", a.home.display(), plan.genesis.chain_id, v.rpc);
+    println!("start it with: phalanx start --home {}", a.home.display());
+    Ok(())
+}
+
+fn testnet(a: TestnetArgs) -> anyhow::Result<()> {
+    let spec = TestnetSpec {
+        validators: a.validators,
+        chain_id: a.chain_id,
+        base_port: a.base_port,
+        accounts: a.accounts,
+        timeout_ms_base: a.timeout_ms_base,
+    };
+    let out = testnet_gen::write(&spec, &a.output)?;
+    for (i, n) in out.nodes.iter().enumerate() {
+        println!("node{i}: home {} p2p {} rpc http://{}", n.home.display(), n.p2p, n.rpc);
+    }
+    for c in &out.clients {
+        println!("client key: {}", c.display());
+    }
+    Ok(())
+}
+
+fn start(a: StartArgs) -> anyhow::Result<()> {
+    let loaded = Home::new(&a.home).load()?;
+    let format = match a.log_format.as_deref() {
+        Some("json") => LogFormat::Json,
+        Some("plain") => LogFormat::Plain,
+        Some(other) => bail!("--log-format: {other:?} is not plain or json"),
+        None => loaded.node.log.format,
+    };
+    let level = a.log_level.unwrap_or_else(|| loaded.node.log.level.clone());
+    init_logging(format, &level)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("phalanx-rt").build()?;
+    rt.block_on(async move {
+        let node = phalanx_node::node::start(loaded, Vec::new()).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        node.stop().await;
+        anyhow::Ok(())
+    })
+}
+
+fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(f) => EnvFilter::try_new(f).context("RUST_LOG")?,
+        Err(_) => EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("log level {level:?}: {e}"))?,
+    };
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Plain => b.init(),
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn keys(k: KeysCmd) -> anyhow::Result<()> {
+    match k {
+        KeysCmd::Generate { output } => {
+            let key = Keypair::generate();
+            keyfile::write_new(&output, &key)?;
+            println!("{}", json!({ "public_key": key.public().to_hex(), "file": output.display().to_string() }));
+        }
+        KeysCmd::Show { key } => {
+            let key = keyfile::read(&key)?;
+            println!("{}", json!({ "public_key": key.public().to_hex() }));
+        }
+    }
+    Ok(())
+}
+
+fn rpc_client(a: &RpcArgs) -> anyhow::Result<RpcClient> {
+    RpcClient::new(&a.rpc, Duration::from_secs(60))
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn call_error(e: CallError) -> anyhow::Error {
+    match e {
+        CallError::Rpc { code, message, .. } => anyhow::anyhow!("the node refused: {message} (code {code})"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+async fn call_print(a: RpcArgs, method: String, params: Value) -> anyhow::Result<()> {
+    let c = rpc_client(&a)?;
+    print_json(&c.call(&method, params).await.map_err(call_error)?);
+    Ok(())
+}
+
+async fn raw_rpc(a: RawRpcArgs) -> anyhow::Result<()> {
+    let params = match a.params {
+        Some(p) => serde_json::from_str(&p).context("params must be a JSON object")?,
+        None => Value::Null,
+    };
+    call_print(a.rpc, a.method, params).await
+}
+
+async fn tx(a: TxArgs) -> anyhow::Result<()> {
+    let key_path = a.key_file.clone().context("--key <key file> is required to sign")?;
+    let key = keyfile::read(&key_path)?;
+    let c = rpc_client(&a.rpc)?;
+    let chain_id = match a.chain_id {
+        Some(c) => c,
+        None => {
+            let s = c.call("status", Value::Null).await.map_err(call_error)?;
+            s["node_info"]["chain_id"].as_str().context("status has no chain id")?.to_owned()
+        }
+    };
+    let nonce = match a.nonce {
+        Some(n) => n,
+        None => {
+            let r = c.call("query", json!({ "account": key.public().to_hex() })).await.map_err(call_error)?;
+            r["nonce"].as_u64().context("query answer has no nonce")?
+        }
+    };
+    let op = match a.op {
+        TxOp::Put { key, value } => Op::Put { key: key.into_bytes(), value: value.into_bytes() },
+        TxOp::Delete { key } => Op::Delete { key: key.into_bytes() },
+        TxOp::Transfer { to, amount } => {
+            Op::Transfer { to: to.parse::<PublicKey>().map_err(|e| anyhow::anyhow!("TO: {e}"))?, amount }
+        }
+    };
+    let stx = Transaction { chain_id, sender: key.public(), nonce, op }.sign(&key);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(stx.encode());
+    if a.print {
+        println!("{b64}");
+        return Ok(());
+    }
+    let method = match a.wait.as_str() {
+        "commit" => "broadcast_tx_commit",
+        "sync" => "broadcast_tx_sync",
+        "async" => "broadcast_tx_async",
+        other => bail!("--wait: {other:?} is not commit, sync or async"),
+    };
+    let r = c.call(method, json!({ "tx": b64 })).await.map_err(call_error)?;
+    print_json(&r);
+    if r["code"].as_u64().is_some_and(|c| c != 0) {
+        bail!("the transaction committed but failed: {}", r["log"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+async fn query(a: QueryArgs) -> anyhow::Result<()> {
+    let params = match a.what {
+        QueryWhat::Key { key } => json!({ "key": key }),
+        QueryWhat::Account { account } => {
+            let pk = match account.parse::<PublicKey>() {
+                Ok(pk) => pk,
+                Err(_) => keyfile::read(std::path::Path::new(&account))
+                    .map_err(|e| anyhow::anyhow!("ACCOUNT is neither a public key nor a readable key file: {e}"))?
+                    .public(),
+            };
+            json!({ "account": pk.to_hex() })
+        }
+    };
+    call_print(a.rpc, "query".into(), params).await
+}

@@ -1,0 +1,450 @@
+//! The built-in application: a key-value store plus accounts with balances.
+//!
+//! State layout (keys of the store's `state` tree):
+//! - `k/<key>`: the value of a user key;
+//! - `a/<32-byte public key>`: an [`Account`] (balance and next nonce).
+//!
+//! Rules:
+//! - admission (mempool) and proposal checks are stateless except for the
+//!   nonce: decodable, at most `tx_max_bytes`, this chain, key length, valid
+//!   signature; admission also refuses a nonce below the account's next;
+//! - execution applies transactions in block order; a transaction whose
+//!   nonce is not the account's next nonce fails without effect; any other
+//!   well-formed transaction consumes its nonce, even if it then fails
+//!   (insufficient funds), like Ethereum;
+//! - the application hash chains: `H(domain || previous hash || height ||
+//!   encoded writes || encoded outcomes)`, so any divergence between replicas
+//!   persists in every later hash.
+//!
+//! Everything here is deterministic and does no I/O.
+
+use super::sigcache::SigCache;
+use super::tx::{MAX_KEY_BYTES, Op, SignedTx};
+use phalanx_consensus::smr::{Execution, PayloadVerifier, StateMachine, StateView, TxOutcome};
+use phalanx_consensus::types::{Block, Height, Tx};
+use phalanx_crypto::{Hash, Hasher, PublicKey, SignedMessage, codec, verify_batch};
+use phalanx_mempool::{Rejection, TxChecker, TxInfo};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Stable result codes of executed transactions (0 = applied). Codes 1 to 5
+/// mean the same as the mempool's rejection codes.
+pub mod codes {
+    pub const OK: u32 = 0;
+    pub const MALFORMED: u32 = 1;
+    pub const BAD_SIGNATURE: u32 = 2;
+    pub const WRONG_CHAIN: u32 = 3;
+    pub const BAD_NONCE: u32 = 4;
+    pub const TOO_LARGE: u32 = 5;
+    pub const INSUFFICIENT_FUNDS: u32 = 10;
+}
+
+const KEY_PREFIX: &[u8] = b"k/";
+const ACCOUNT_PREFIX: &[u8] = b"a/";
+const SIG_CACHE_CAPACITY: usize = 262_144;
+
+/// An account's balance and the nonce its next transaction must carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub balance: u64,
+    pub nonce: u64,
+}
+
+/// The state key of a user key.
+pub fn value_key(key: &[u8]) -> Vec<u8> {
+    [KEY_PREFIX, key].concat()
+}
+
+/// The state key of an account.
+pub fn account_key(pk: &PublicKey) -> Vec<u8> {
+    [ACCOUNT_PREFIX, pk.as_bytes()].concat()
+}
+
+/// Reads an account (absent accounts have balance 0 and nonce 0).
+pub fn account(state: &dyn StateView, pk: &PublicKey) -> Account {
+    state.get(&account_key(pk)).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
+}
+
+/// Reads a user key.
+pub fn value(state: &dyn StateView, key: &[u8]) -> Option<Vec<u8>> {
+    state.get(&value_key(key))
+}
+
+/// The key-value and accounts application.
+pub struct KvApp {
+    chain_id: String,
+    tx_max_bytes: usize,
+    verified: SigCache,
+}
+
+impl KvApp {
+    pub fn new(chain_id: String, tx_max_bytes: usize) -> KvApp {
+        KvApp { chain_id, tx_max_bytes, verified: SigCache::new(SIG_CACHE_CAPACITY) }
+    }
+
+    /// The initial state for `accounts` and its application hash.
+    pub fn genesis_state(accounts: &[(PublicKey, u64)]) -> (BTreeMap<Vec<u8>, Vec<u8>>, Hash) {
+        let writes: BTreeMap<Vec<u8>, Vec<u8>> = accounts
+            .iter()
+            .map(|(pk, balance)| (account_key(pk), codec::encode(&Account { balance: *balance, nonce: 0 })))
+            .collect();
+        let mut h = Hasher::with_domain(b"phalanx/kv-genesis/v1\0");
+        h.update(&codec::encode(&writes.iter().collect::<Vec<_>>()));
+        (writes, h.finish())
+    }
+
+    /// Decodes and checks everything that does not depend on state.
+    pub fn check_stateless(&self, bytes: &[u8]) -> Result<SignedTx, Rejection> {
+        if bytes.len() > self.tx_max_bytes {
+            return Err(Rejection::TooLarge { size: bytes.len(), max: self.tx_max_bytes });
+        }
+        let stx = SignedTx::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        self.check_fields(&stx)?;
+        let hash = Hash::digest(bytes);
+        if !self.verified.contains(&hash) {
+            if !stx.verify_signature() {
+                return Err(Rejection::BadSignature);
+            }
+            self.verified.insert(hash);
+        }
+        Ok(stx)
+    }
+
+    fn check_fields(&self, stx: &SignedTx) -> Result<(), Rejection> {
+        if stx.tx.chain_id != self.chain_id {
+            return Err(Rejection::WrongChain { got: stx.tx.chain_id.clone(), want: self.chain_id.clone() });
+        }
+        match &stx.tx.op {
+            Op::Put { key, .. } | Op::Delete { key } if key.is_empty() || key.len() > MAX_KEY_BYTES => {
+                Err(Rejection::Malformed(format!("key must be 1 to {MAX_KEY_BYTES} bytes, got {}", key.len())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The mempool's admission check against committed `state`.
+    pub fn check_tx(&self, state: &dyn StateView, bytes: &[u8]) -> Result<TxInfo, Rejection> {
+        let stx = self.check_stateless(bytes)?;
+        let next = account(state, &stx.tx.sender).nonce;
+        if stx.tx.nonce < next {
+            return Err(Rejection::NonceTooLow { got: stx.tx.nonce, expected: next });
+        }
+        Ok(TxInfo { sender: stx.tx.sender, nonce: stx.tx.nonce, next_nonce: next })
+    }
+
+    /// A [`TxChecker`] reading nonces from `state`.
+    pub fn checker<'a>(&'a self, state: &'a (dyn StateView + Sync)) -> KvChecker<'a> {
+        KvChecker { app: self, state }
+    }
+
+    /// Sender and nonce of a transaction, without checking it (for working
+    /// out which nonces are already in flight in uncommitted blocks).
+    pub fn sender_and_nonce(bytes: &[u8]) -> Option<(PublicKey, u64)> {
+        SignedTx::decode(bytes).ok().map(|s| (s.tx.sender, s.tx.nonce))
+    }
+
+    fn apply(&self, ov: &mut Overlay<'_>, bytes: &[u8]) -> TxOutcome {
+        let stx = match self.check_stateless(bytes) {
+            Ok(s) => s,
+            Err(r) => return TxOutcome { code: r.code(), log: r.to_string() },
+        };
+        let sender = stx.tx.sender;
+        let mut acct = ov.account(&sender);
+        if stx.tx.nonce != acct.nonce {
+            let log = format!("nonce {} is not the account's next nonce {}", stx.tx.nonce, acct.nonce);
+            return TxOutcome { code: codes::BAD_NONCE, log };
+        }
+        acct.nonce += 1;
+        let outcome = match stx.tx.op {
+            Op::Put { key, value } => {
+                ov.put(value_key(&key), Some(value));
+                TxOutcome::ok()
+            }
+            Op::Delete { key } => {
+                ov.put(value_key(&key), None);
+                TxOutcome::ok()
+            }
+            Op::Transfer { to, amount } if acct.balance < amount => TxOutcome {
+                code: codes::INSUFFICIENT_FUNDS,
+                log: format!("balance {} is less than {amount} ({} to transfer)", acct.balance, to.short()),
+            },
+            Op::Transfer { to, amount } => {
+                if to != sender {
+                    acct.balance -= amount;
+                    let mut dst = ov.account(&to);
+                    dst.balance = dst.balance.saturating_add(amount);
+                    ov.put(account_key(&to), Some(codec::encode(&dst)));
+                }
+                TxOutcome::ok()
+            }
+        };
+        ov.put(account_key(&sender), Some(codec::encode(&acct)));
+        outcome
+    }
+
+    fn app_hash(prev: &Hash, height: Height, exec: &Execution) -> Hash {
+        let writes: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = exec.writes.iter().collect();
+        let mut h = Hasher::with_domain(b"phalanx/kv-app/v1\0");
+        h.update(prev.as_bytes()).update(&height.to_be_bytes());
+        h.update(&codec::encode(&writes)).update(&codec::encode(&exec.outcomes));
+        h.finish()
+    }
+}
+
+impl PayloadVerifier for KvApp {
+    /// Every transaction decodes, fits, names this chain and is signed by
+    /// its sender. Uncached signatures are batch-verified.
+    fn verify_payload(&self, txs: &[Tx]) -> Result<(), String> {
+        let mut pending: Vec<(usize, SignedTx, Vec<u8>)> = Vec::new();
+        for (i, bytes) in txs.iter().enumerate() {
+            if bytes.len() > self.tx_max_bytes {
+                return Err(format!(
+                    "transaction {i}: {}",
+                    Rejection::TooLarge { size: bytes.len(), max: self.tx_max_bytes }
+                ));
+            }
+            let stx = SignedTx::decode(bytes).map_err(|e| format!("transaction {i}: malformed: {e}"))?;
+            self.check_fields(&stx).map_err(|e| format!("transaction {i}: {e}"))?;
+            if !self.verified.contains(&Hash::digest(bytes)) {
+                let msg = stx.signing_message();
+                pending.push((i, stx, msg));
+            }
+        }
+        let items: Vec<SignedMessage<'_>> = pending
+            .iter()
+            .map(|(_, stx, msg)| SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
+            .collect();
+        if let Err(phalanx_crypto::CryptoError::BadSignatureInBatch { index }) = verify_batch(&items) {
+            return Err(format!("transaction {}: invalid signature", pending[index].0));
+        }
+        for (i, _, _) in &pending {
+            self.verified.insert(Hash::digest(&txs[*i]));
+        }
+        Ok(())
+    }
+}
+
+impl StateMachine for KvApp {
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn execute(&self, state: &dyn StateView, prev_app_hash: &Hash, block: &Block) -> Execution {
+        let mut ov = Overlay { base: state, writes: BTreeMap::new() };
+        let outcomes = block.txs.iter().map(|t| self.apply(&mut ov, t)).collect();
+        let mut exec = Execution { writes: ov.writes, outcomes, app_hash: Hash::ZERO };
+        exec.app_hash = KvApp::app_hash(prev_app_hash, block.height(), &exec);
+        exec
+    }
+}
+
+/// The mempool's view of the application: admission checks against the
+/// committed state.
+pub struct KvChecker<'a> {
+    app: &'a KvApp,
+    state: &'a (dyn StateView + Sync),
+}
+
+impl TxChecker for KvChecker<'_> {
+    fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
+        self.app.check_tx(self.state, tx)
+    }
+}
+
+/// Reads through pending writes to the committed state.
+struct Overlay<'a> {
+    base: &'a dyn StateView,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.writes.get(key) {
+            Some(v) => v.clone(),
+            None => self.base.get(key),
+        }
+    }
+    fn account(&self, pk: &PublicKey) -> Account {
+        self.get(&account_key(pk)).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
+    }
+    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.writes.insert(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::tx::Transaction;
+    use phalanx_consensus::types::{BlockHeader, Certificate};
+    use phalanx_crypto::Keypair;
+
+    const CHAIN: &str = "kv-test";
+
+    fn key(i: u8) -> Keypair {
+        Keypair::from_seed(&[i; 32])
+    }
+
+    fn tx(k: &Keypair, nonce: u64, op: Op) -> Tx {
+        Tx::from(Transaction { chain_id: CHAIN.into(), sender: k.public(), nonce, op }.sign(k).encode())
+    }
+
+    fn put(k: &Keypair, nonce: u64, key: &str, value: &str) -> Tx {
+        tx(k, nonce, Op::Put { key: key.into(), value: value.into() })
+    }
+
+    fn block(txs: Vec<Tx>) -> Block {
+        let k = key(99);
+        let header = BlockHeader {
+            chain_id: CHAIN.into(),
+            height: 1,
+            round: 1,
+            parent: Hash::ZERO,
+            parent_round: 0,
+            payload_root: phalanx_consensus::types::payload_root(&txs),
+            app_height: 0,
+            app_hash: Hash::ZERO,
+            proposer: k.public(),
+            time_ms: 0,
+        };
+        Block::sign(header, Certificate::Genesis, txs, &k)
+    }
+
+    fn state_with(accounts: &[(PublicKey, u64)]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        KvApp::genesis_state(accounts).0
+    }
+
+    fn apply_writes(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, exec: &Execution) {
+        for (k, v) in &exec.writes {
+            match v {
+                Some(v) => state.insert(k.clone(), v.clone()),
+                None => state.remove(k),
+            };
+        }
+    }
+
+    fn app() -> KvApp {
+        KvApp::new(CHAIN.into(), 1024)
+    }
+
+    #[test]
+    fn put_then_delete_then_transfer() {
+        let (a, b) = (key(1), key(2));
+        let mut state = state_with(&[(a.public(), 100)]);
+        let exec = app().execute(
+            &state,
+            &Hash::ZERO,
+            &block(vec![
+                put(&a, 0, "x", "1"),
+                tx(&a, 1, Op::Delete { key: b"x".to_vec() }),
+                put(&a, 2, "y", "2"),
+                tx(&a, 3, Op::Transfer { to: b.public(), amount: 30 }),
+            ]),
+        );
+        assert!(exec.outcomes.iter().all(|o| o.is_ok()), "{:?}", exec.outcomes);
+        apply_writes(&mut state, &exec);
+        assert_eq!(value(&state, b"x"), None);
+        assert_eq!(value(&state, b"y"), Some(b"2".to_vec()));
+        assert_eq!(account(&state, &a.public()), Account { balance: 70, nonce: 4 });
+        assert_eq!(account(&state, &b.public()), Account { balance: 30, nonce: 0 });
+    }
+
+    /// A replayed transaction (same nonce again) fails and changes nothing.
+    #[test]
+    fn replayed_nonce_fails_without_effect() {
+        let a = key(1);
+        let t = put(&a, 0, "x", "1");
+        let exec = app().execute(&BTreeMap::new(), &Hash::ZERO, &block(vec![t.clone(), t]));
+        assert_eq!(exec.outcomes[0].code, codes::OK);
+        assert_eq!(exec.outcomes[1].code, codes::BAD_NONCE);
+        assert_eq!(exec.writes.len(), 2, "the value and the account, once");
+    }
+
+    /// Insufficient funds: the transfer fails but consumes its nonce.
+    #[test]
+    fn insufficient_funds_consumes_the_nonce() {
+        let (a, b) = (key(1), key(2));
+        let mut state = state_with(&[(a.public(), 10)]);
+        let exec =
+            app().execute(&state, &Hash::ZERO, &block(vec![tx(&a, 0, Op::Transfer { to: b.public(), amount: 11 })]));
+        assert_eq!(exec.outcomes[0].code, codes::INSUFFICIENT_FUNDS);
+        apply_writes(&mut state, &exec);
+        assert_eq!(account(&state, &a.public()), Account { balance: 10, nonce: 1 });
+        assert_eq!(account(&state, &b.public()).balance, 0);
+    }
+
+    /// The sum of balances never changes through transfers.
+    #[test]
+    fn transfers_conserve_the_total() {
+        let keys: Vec<Keypair> = (1..=3).map(key).collect();
+        let mut state = state_with(&keys.iter().map(|k| (k.public(), 1000)).collect::<Vec<_>>());
+        let txs: Vec<Tx> = (0..30u64)
+            .map(|i| {
+                let from = &keys[(i % 3) as usize];
+                tx(from, i / 3, Op::Transfer { to: keys[((i + 1) % 3) as usize].public(), amount: 7 * i + 1 })
+            })
+            .collect();
+        let exec = app().execute(&state, &Hash::ZERO, &block(txs));
+        apply_writes(&mut state, &exec);
+        let total: u64 = keys.iter().map(|k| account(&state, &k.public()).balance).sum();
+        assert_eq!(total, 3000);
+    }
+
+    #[test]
+    fn admission_names_each_problem() {
+        let a = key(1);
+        let app = app();
+        let mut state = BTreeMap::new();
+        assert!(matches!(app.check_tx(&state, b"garbage"), Err(Rejection::Malformed(_))));
+        let other_chain = Tx::from(
+            Transaction {
+                chain_id: "other".into(),
+                sender: a.public(),
+                nonce: 0,
+                op: Op::Delete { key: b"k".to_vec() },
+            }
+            .sign(&a)
+            .encode(),
+        );
+        assert!(matches!(app.check_tx(&state, &other_chain), Err(Rejection::WrongChain { .. })));
+        let mut stx = SignedTx::decode(&put(&a, 0, "k", "v")).unwrap();
+        stx.signature.0[0] ^= 1;
+        assert_eq!(app.check_tx(&state, &stx.encode()), Err(Rejection::BadSignature));
+        let big = put(&a, 0, "k", &"v".repeat(2000));
+        assert!(matches!(app.check_tx(&state, &big), Err(Rejection::TooLarge { .. })));
+        state.insert(account_key(&a.public()), codec::encode(&Account { balance: 0, nonce: 5 }));
+        assert_eq!(app.check_tx(&state, &put(&a, 3, "k", "v")), Err(Rejection::NonceTooLow { got: 3, expected: 5 }));
+        assert_eq!(
+            app.check_tx(&state, &put(&a, 5, "k", "v")).unwrap(),
+            TxInfo { sender: a.public(), nonce: 5, next_nonce: 5 }
+        );
+        let empty_key = tx(&a, 5, Op::Put { key: vec![], value: vec![] });
+        assert!(matches!(app.check_tx(&state, &empty_key), Err(Rejection::Malformed(m)) if m.contains("key")));
+    }
+
+    /// A block with a forged signature fails the proposal check, naming the
+    /// transaction; a good block passes.
+    #[test]
+    fn payload_check_finds_the_bad_signature() {
+        let a = key(1);
+        let good: Vec<Tx> = (0..5).map(|i| put(&a, i, "k", "v")).collect();
+        assert_eq!(app().verify_payload(&good), Ok(()));
+        let mut bad = good.clone();
+        let mut stx = SignedTx::decode(&bad[3]).unwrap();
+        stx.signature.0[7] ^= 1;
+        bad[3] = Tx::from(stx.encode());
+        assert_eq!(app().verify_payload(&bad), Err("transaction 3: invalid signature".into()));
+    }
+
+    /// Same state and block, same hash; a different history, a different hash.
+    #[test]
+    fn app_hash_is_deterministic_and_chained() {
+        let a = key(1);
+        let b = block(vec![put(&a, 0, "k", "v")]);
+        let e1 = app().execute(&BTreeMap::new(), &Hash::ZERO, &b);
+        let e2 = app().execute(&BTreeMap::new(), &Hash::ZERO, &b);
+        assert_eq!(e1, e2);
+        let e3 = app().execute(&BTreeMap::new(), &Hash::digest(b"other past"), &b);
+        assert_ne!(e1.app_hash, e3.app_hash);
+    }
+}

@@ -1,0 +1,270 @@
+//! The driver: runs one consensus engine against the real world.
+//!
+//! Owns the engine, on a dedicated thread. It feeds the engine inputs
+//! (messages from the network, fired timers, mempool payloads, sync answers,
+//! execution results) and executes the actions it returns, in order. It has
+//! no protocol logic of its own.
+//!
+//! Promises kept here:
+//! - **persist before send**: a `PersistSafety` is written to the store and
+//!   flushed (fsync) before any later `Send`/`Broadcast` of the same batch
+//!   leaves the node. Consecutive persists share one flush.
+//! - **commit before acknowledge**: `Commit` is handed, in order, to the
+//!   committer thread, which executes, stores and flushes before anything is
+//!   told the transactions committed.
+//!
+//! Queues: network input is bounded (a full queue drops the message and
+//! counts it; consensus tolerates loss); the committer queue is bounded and
+//! applies back-pressure to the driver; execution results come back on an
+//! unbounded queue that the committer can never block on, so the two threads
+//! cannot deadlock.
+
+use crate::app::KvApp;
+use crate::metrics::Metrics;
+use crate::network::{NetMsg, NetworkHandle};
+use crate::store::ChainStore;
+use crossbeam_channel::{Receiver, Sender, select};
+use libp2p::PeerId;
+use parking_lot::RwLock;
+use phalanx_consensus::engine::{Action, Engine, EngineStatus, Input, TimerId};
+use phalanx_consensus::types::{Block, BlockId, CertifiedBlock, Height, Millis, Tx, ValidatorId};
+use phalanx_crypto::Hash;
+use phalanx_mempool::{Sender as TxSender, SharedMempool};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{debug, error, warn};
+
+/// Milliseconds since the Unix epoch: the engines' clock in a real node.
+pub fn now_ms() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+/// Validator ids and network peer ids, both ways.
+#[derive(Clone, Debug, Default)]
+pub struct PeerMap {
+    to_peer: HashMap<ValidatorId, PeerId>,
+    to_validator: HashMap<PeerId, ValidatorId>,
+}
+
+impl PeerMap {
+    pub fn new(pairs: impl IntoIterator<Item = (ValidatorId, PeerId)>) -> PeerMap {
+        let mut m = PeerMap::default();
+        for (v, p) in pairs {
+            m.to_peer.insert(v, p);
+            m.to_validator.insert(p, v);
+        }
+        m
+    }
+    pub fn peer(&self, v: &ValidatorId) -> Option<PeerId> {
+        self.to_peer.get(v).copied()
+    }
+    pub fn validator(&self, p: &PeerId) -> Option<ValidatorId> {
+        self.to_validator.get(p).copied()
+    }
+}
+
+/// Inputs queued for the driver thread.
+// Inputs are moved once through a channel; boxing them would cost an
+// allocation per message for no gain.
+#[allow(clippy::large_enum_variant)]
+pub enum DriverEvent {
+    Input(Input),
+    Shutdown,
+}
+
+/// Network inputs queued for the driver at most.
+pub const INBOX: usize = 8192;
+/// Commit batches queued for the committer at most.
+pub const COMMIT_QUEUE: usize = 1024;
+
+/// A block persisted but not committed, with what reaping must skip.
+struct PendingBlock {
+    height: Height,
+    tx_hashes: Vec<Hash>,
+    /// Per sender, the nonce after the last of its transactions in here.
+    next_nonces: Vec<(TxSender, u64)>,
+}
+
+pub struct Driver {
+    pub engine: Box<dyn Engine>,
+    pub store: Arc<dyn ChainStore>,
+    pub net: NetworkHandle,
+    pub peers: PeerMap,
+    pub mempool: SharedMempool,
+    pub commits: Sender<Vec<CertifiedBlock>>,
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<RwLock<EngineStatus>>,
+    /// Network input (bounded; producers drop when full).
+    pub inbox: Receiver<DriverEvent>,
+    /// Execution results and control (unbounded; never dropped).
+    pub internal: Receiver<DriverEvent>,
+}
+
+struct State {
+    timers: BTreeMap<TimerId, Millis>,
+    pending: HashMap<BlockId, PendingBlock>,
+    unflushed: bool,
+    queue: VecDeque<Input>,
+}
+
+impl Driver {
+    /// Runs until a `Shutdown` event or the inbox closes. `first` is the
+    /// engine's `Input::Restored`.
+    pub fn run(mut self, first: Input) {
+        let mut st =
+            State { timers: BTreeMap::new(), pending: HashMap::new(), unflushed: false, queue: VecDeque::new() };
+        if let Input::Restored(r) = &first {
+            // Blocks restored from the store are uncommitted ancestors too:
+            // reaping must skip their transactions after a restart.
+            for b in &r.blocks {
+                st.pending.insert(b.id(), pending_of(b));
+            }
+        }
+        st.queue.push_back(first);
+        loop {
+            self.drain(&mut st);
+            let wait = st
+                .timers
+                .values()
+                .min()
+                .map_or(Duration::from_secs(1), |&at| Duration::from_millis(at.saturating_sub(now_ms())));
+            select! {
+                recv(self.internal) -> ev => match ev {
+                    Ok(DriverEvent::Input(i)) => st.queue.push_back(i),
+                    Ok(DriverEvent::Shutdown) | Err(_) => break,
+                },
+                recv(self.inbox) -> ev => match ev {
+                    Ok(DriverEvent::Input(i)) => st.queue.push_back(i),
+                    Ok(DriverEvent::Shutdown) | Err(_) => break,
+                },
+                default(wait) => {}
+            }
+            let now = now_ms();
+            let due: Vec<TimerId> = st.timers.iter().filter(|(_, at)| **at <= now).map(|(id, _)| *id).collect();
+            for id in due {
+                st.timers.remove(&id);
+                st.queue.push_back(Input::Timer(id));
+            }
+        }
+        if st.unflushed {
+            let _ = self.store.flush();
+        }
+        debug!("consensus driver stopped");
+    }
+
+    fn drain(&mut self, st: &mut State) {
+        while let Some(input) = st.queue.pop_front() {
+            let mut out = Vec::new();
+            self.engine.step(now_ms(), input, &mut out);
+            for a in out {
+                self.execute(st, a);
+            }
+        }
+        let s = self.engine.status();
+        self.metrics.round.set(s.round as i64);
+        *self.status.write() = s;
+    }
+
+    fn flush_if_needed(&self, st: &mut State) {
+        if st.unflushed {
+            if let Err(e) = self.store.flush() {
+                error!(error = %e, "cannot flush the store; refusing to send unprotected messages");
+                std::process::exit(2);
+            }
+            st.unflushed = false;
+        }
+    }
+
+    fn execute(&mut self, st: &mut State, action: Action) {
+        match action {
+            Action::PersistSafety(s) => {
+                if let Err(e) = self.store.save_safety(&s) {
+                    error!(error = %e, "cannot persist safety state; stopping");
+                    std::process::exit(2);
+                }
+                st.unflushed = true;
+            }
+            Action::PersistBlock(b) => self.persist_block(st, b),
+            Action::Send { to, msg } => {
+                self.flush_if_needed(st);
+                match self.peers.peer(&to) {
+                    Some(p) => self.net.send(p, &NetMsg::Consensus(msg)),
+                    None => warn!(to = %to.short(), "no network identity for validator"),
+                }
+            }
+            Action::Broadcast(msg) => {
+                self.flush_if_needed(st);
+                self.net.broadcast(&NetMsg::Consensus(msg));
+            }
+            Action::SetTimer { id, at } => {
+                st.timers.insert(id, at);
+            }
+            Action::RequestPayload { ticket, max_bytes, max_txs, exclude } => {
+                let txs = self.reap(st, max_bytes, max_txs, &exclude);
+                st.queue.push_back(Input::Payload { ticket, txs });
+            }
+            Action::Commit(blocks) => {
+                let top = blocks.last().map_or(0, |b| b.block.height());
+                st.pending.retain(|_, p| p.height > top);
+                if self.commits.send(blocks).is_err() {
+                    error!("committer stopped; cannot commit");
+                }
+            }
+            Action::RequestSync { from, request } => match self.peers.peer(&from) {
+                Some(p) => self.net.request_sync(p, &request),
+                None => warn!(from = %from.short(), "no network identity for validator"),
+            },
+            Action::Evidence(e) => {
+                warn!(culprit = %e.culprit().short(), round = e.round(), "misbehaviour evidence recorded");
+                self.metrics.evidence.inc();
+                if let Err(err) = self.store.save_evidence(&e) {
+                    error!(error = %err, "cannot store evidence");
+                }
+            }
+            Action::Invalid { from, reason } => {
+                debug!(from = %from.short(), %reason, "invalid consensus message");
+                self.metrics.invalid_message(&from.to_hex());
+            }
+        }
+    }
+
+    fn persist_block(&mut self, st: &mut State, b: Block) {
+        if let Err(e) = self.store.save_block(&b) {
+            error!(error = %e, "cannot store a block");
+            return;
+        }
+        st.pending.insert(b.id(), pending_of(&b));
+    }
+
+    /// Asks the mempool for a payload, skipping what the uncommitted blocks
+    /// in `exclude` already carry and continuing their senders' nonces.
+    fn reap(&self, st: &State, max_bytes: usize, max_txs: usize, exclude: &[BlockId]) -> Vec<Tx> {
+        let mut hashes = HashSet::new();
+        let mut in_flight: HashMap<TxSender, u64> = HashMap::new();
+        for id in exclude {
+            let Some(p) = st.pending.get(id) else { continue };
+            hashes.extend(p.tx_hashes.iter().copied());
+            for (s, n) in &p.next_nonces {
+                let e = in_flight.entry(*s).or_insert(0);
+                *e = (*e).max(*n);
+            }
+        }
+        self.mempool.reap(max_bytes, max_txs, &hashes, &in_flight)
+    }
+}
+
+fn pending_of(b: &Block) -> PendingBlock {
+    let mut next: HashMap<TxSender, u64> = HashMap::new();
+    for t in &b.txs {
+        if let Some((s, n)) = KvApp::sender_and_nonce(t) {
+            let e = next.entry(s).or_insert(0);
+            *e = (*e).max(n + 1);
+        }
+    }
+    PendingBlock {
+        height: b.height(),
+        tx_hashes: b.txs.iter().map(|t| Hash::digest(t)).collect(),
+        next_nonces: next.into_iter().collect(),
+    }
+}

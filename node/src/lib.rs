@@ -1,0 +1,20 @@
+//! The Phalanx validator node: everything that does I/O.
+//!
+//! - [`app`]: the built-in key-value and accounts application.
+//! - [`store`]: the chain store on sled (and an in-memory one for tests).
+//! - [`network`]: libp2p networking.
+//! - [`driver`]: runs the consensus engine, executes its actions.
+//! - [`committer`]: executes committed blocks and makes them durable.
+//! - [`rpc`]: JSON-RPC over HTTP and WebSocket, and its client.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`node`]: wires everything together and runs a validator.
+
+pub mod app;
+pub mod committer;
+pub mod driver;
+pub mod metrics;
+pub mod network;
+pub mod node;
+pub mod rpc;
+pub mod store;
+pub mod testnet_gen;

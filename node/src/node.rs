@@ -1,0 +1,326 @@
+//! Starting and stopping a validator: wires store, application, mempool,
+//! network, consensus driver, committer, RPC and metrics together.
+//!
+//! Threads and tasks:
+//! - the driver thread owns the consensus engine;
+//! - the committer thread executes and stores committed blocks;
+//! - tokio tasks run the network, the RPC server, transaction gossip and the
+//!   metrics endpoint.
+//!
+//! Shutdown (SIGINT or SIGTERM): RPC stops accepting, the driver stops after
+//! its current step, the committer finishes the batch in hand and flushes,
+//! the network closes.
+
+use crate::app::KvApp;
+use crate::committer::{ChainTip, Committer, Waiters};
+use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, INBOX, PeerMap};
+use crate::metrics::Metrics;
+use crate::network::{self, InboundHandler, NetConfig, NetMsg, NetworkHandle};
+use crate::rpc::{self, RpcContext};
+use crate::store::{ChainStore, SledStore};
+use bytes::Bytes;
+use crossbeam_channel::Sender;
+use libp2p::PeerId;
+use parking_lot::RwLock;
+use phalanx_config::{Loaded, Protocol};
+use phalanx_consensus::engine::{ConsensusMsg, EngineStatus, Input, SyncRequest, SyncResponse};
+use phalanx_consensus::hotstuff::{EngineConfig, HotStuff, serve_sync};
+use phalanx_consensus::smr::PayloadVerifier;
+use phalanx_consensus::types::{Block, Validator, ValidatorSet};
+use phalanx_mempool::{MempoolConfig, SharedMempool};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// App hashes of recent heights handed to the engine at start.
+pub const EXECUTED_KEEP: usize = 1024;
+/// Blocks served per sync request at most.
+pub const SYNC_MAX_BLOCKS: usize = 64;
+/// Transaction bytes served per sync request at most.
+pub const SYNC_MAX_BYTES: usize = 16 << 20;
+/// Transactions queued for gossip at most.
+pub const GOSSIP_QUEUE: usize = 65_536;
+
+/// A running node, for tests and the CLI.
+pub struct RunningNode {
+    pub rpc_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    driver_tx: Sender<DriverEvent>,
+    rpc: jsonrpsee::server::ServerHandle,
+    driver: Option<std::thread::JoinHandle<()>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops everything and waits for the store to be flushed.
+    pub async fn stop(mut self) {
+        let _ = self.rpc.stop();
+        let _ = self.driver_tx.send(DriverEvent::Shutdown);
+        let _ = self.shutdown.send(true);
+        let driver = self.driver.take();
+        let committer = self.committer.take();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(d) = driver {
+                let _ = d.join();
+            }
+            if let Some(c) = committer {
+                let _ = c.join();
+            }
+        })
+        .await;
+        info!("node stopped");
+    }
+}
+
+/// Network traffic into the node.
+struct Inbound {
+    peers: PeerMap,
+    driver: Sender<DriverEvent>,
+    mempool: SharedMempool,
+    app: Arc<KvApp>,
+    store: Arc<dyn ChainStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl Inbound {
+    fn to_driver(&self, input: Input) {
+        if self.driver.try_send(DriverEvent::Input(input)).is_err() {
+            self.metrics.inbound_dropped.inc();
+        }
+    }
+}
+
+impl InboundHandler for Inbound {
+    fn consensus(&self, from: PeerId, msg: ConsensusMsg) {
+        match self.peers.validator(&from) {
+            Some(v) => self.to_driver(Input::Message { from: v, msg }),
+            None => self.invalid(from, "consensus message from a peer that is not a validator".into()),
+        }
+    }
+
+    fn transactions(&self, from: PeerId, txs: Vec<Bytes>) {
+        let (mempool, app, store, metrics) =
+            (self.mempool.clone(), self.app.clone(), self.store.clone(), self.metrics.clone());
+        tokio::task::spawn_blocking(move || {
+            let checker = app.checker(store.as_state());
+            for tx in txs {
+                if let Err(r) = mempool.add(tx, &checker) {
+                    metrics.tx_rejected(r.kind());
+                    debug!(peer = %from, reason = %r, "gossiped transaction refused");
+                }
+            }
+            metrics.mempool(mempool.len(), mempool.bytes());
+        });
+    }
+
+    fn serve_sync(&self, request: SyncRequest) -> SyncResponse {
+        serve_sync(&request, self.store.as_block_source(), SYNC_MAX_BLOCKS, SYNC_MAX_BYTES)
+    }
+
+    fn sync_response(&self, from: PeerId, response: SyncResponse) {
+        if let Some(v) = self.peers.validator(&from) {
+            self.to_driver(Input::Synced { from: v, response });
+        }
+    }
+
+    fn invalid(&self, from: PeerId, reason: String) {
+        warn!(peer = %from, %reason, "refused input from peer");
+        self.metrics.invalid_message(&from.to_string());
+    }
+}
+
+fn parse_addr(s: &str, field: &str) -> anyhow::Result<SocketAddr> {
+    s.parse().map_err(|_| anyhow::anyhow!("node.toml: {field}: {s:?} is not an IP:port address"))
+}
+
+/// Opens the store, checks it belongs to this chain, writes genesis on first
+/// start, and returns the store and the genesis block.
+pub fn open_store(loaded: &Loaded) -> anyhow::Result<(Arc<SledStore>, Block)> {
+    let genesis = &loaded.genesis;
+    let accounts: Vec<_> = genesis.app.accounts.iter().map(|a| (a.pub_key, a.balance)).collect();
+    let (initial, app_hash) = KvApp::genesis_state(&accounts);
+    let block = Block::genesis(&genesis.chain_id, genesis.genesis_time_ms(), app_hash, genesis.validators[0].pub_key);
+    let store = Arc::new(SledStore::open(&loaded.data_dir())?);
+    store.init_genesis(&block, &initial, app_hash)?;
+    Ok((store, block))
+}
+
+/// Starts a validator from a loaded home. Returns once everything runs.
+pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<RunningNode> {
+    let genesis = loaded.genesis.clone();
+    let cfg = loaded.node.clone();
+    if genesis.consensus.protocol != Protocol::HotStuff {
+        anyhow::bail!(
+            "genesis.json: consensus.protocol {:?} is not available in this build; use \"hotstuff\"",
+            genesis.consensus.protocol.to_string()
+        );
+    }
+    let (store, genesis_block) = open_store(&loaded)?;
+    let store: Arc<dyn ChainStore> = store;
+    let app = Arc::new(KvApp::new(genesis.chain_id.clone(), genesis.consensus.tx_max_bytes as usize));
+    let validators =
+        ValidatorSet::new(genesis.validators.iter().map(|v| Validator { id: v.pub_key, power: v.power }).collect())?;
+    let peers = PeerMap::new(genesis.validators.iter().map(|v| (v.pub_key, network::peer_id_of(&v.node_key))));
+    let metrics = Arc::new(Metrics::new());
+    let mempool = SharedMempool::new(MempoolConfig {
+        max_txs: cfg.mempool.max_txs,
+        max_bytes: cfg.mempool.max_bytes,
+        max_tx_bytes: genesis.consensus.tx_max_bytes as usize,
+        max_nonce_gap: cfg.mempool.max_nonce_gap,
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (driver_tx, driver_rx) = crossbeam_channel::bounded(INBOX);
+    let (internal_tx, internal_rx) = crossbeam_channel::unbounded();
+    let (commit_tx, commit_rx) = crossbeam_channel::bounded(COMMIT_QUEUE);
+
+    let inbound = Arc::new(Inbound {
+        peers: peers.clone(),
+        driver: driver_tx.clone(),
+        mempool: mempool.clone(),
+        app: app.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+    });
+    let p2p_addr = parse_addr(&cfg.p2p.listen_addr, "p2p.listen_addr")?;
+    let net_cfg = NetConfig {
+        listen: p2p_addr,
+        peers: cfg
+            .p2p
+            .persistent_peers
+            .iter()
+            .map(|p| parse_addr(p, "p2p.persistent_peers"))
+            .collect::<Result<_, _>>()?,
+        allowed: genesis.validators.iter().map(|v| network::peer_id_of(&v.node_key)).collect(),
+        dial_interval: Duration::from_millis(cfg.p2p.dial_interval_ms),
+        max_message_bytes: genesis.consensus.block_max_bytes as usize + (1 << 20),
+        max_sync_bytes: SYNC_MAX_BYTES * 2 + (8 << 20),
+    };
+    let net = network::spawn(net_cfg, &loaded.node_key, inbound, shutdown_rx.clone())?;
+
+    let recovery = store.recovery(EXECUTED_KEEP)?;
+    let tip_block = recovery.committed.block.clone();
+    let tip = Arc::new(RwLock::new(ChainTip {
+        height: tip_block.height(),
+        block_id: tip_block.id(),
+        app_hash: store.app_hash_at(tip_block.height())?.unwrap_or_default(),
+        time_ms: tip_block.header.time_ms,
+    }));
+    metrics.height.set(tip_block.height() as i64);
+    let (events, _) = broadcast::channel(1024);
+    let waiters = Arc::new(Waiters::default());
+    let engine_status = Arc::new(RwLock::new(EngineStatus::default()));
+
+    let committer = Committer {
+        store: store.clone(),
+        app: app.clone(),
+        mempool: mempool.clone(),
+        waiters: waiters.clone(),
+        events: events.clone(),
+        to_driver: internal_tx.clone(),
+        metrics: metrics.clone(),
+        tip: tip.clone(),
+    };
+    let committer = std::thread::Builder::new().name("committer".into()).spawn(move || committer.run(commit_rx))?;
+
+    let engine_cfg = EngineConfig {
+        chain_id: genesis.chain_id.clone(),
+        validators,
+        genesis: genesis_block,
+        timeout_ms_base: genesis.consensus.timeout_ms_base,
+        timeout_ms_max: genesis.consensus.timeout_ms_max,
+        block_max_bytes: genesis.consensus.block_max_bytes as usize,
+        block_max_txs: genesis.consensus.block_max_txs as usize,
+        empty_block_interval_ms: genesis.consensus.empty_block_interval_ms,
+        sync_timeout_ms: cfg.consensus.sync_timeout_ms,
+        sync_max_blocks: SYNC_MAX_BLOCKS as u32,
+    };
+    let verifier: Arc<dyn PayloadVerifier> = app.clone();
+    let engine = HotStuff::new(engine_cfg, loaded.validator_key.clone(), verifier);
+    let driver = Driver {
+        engine: Box::new(engine),
+        store: store.clone(),
+        net: net.clone(),
+        peers,
+        mempool: mempool.clone(),
+        commits: commit_tx,
+        metrics: metrics.clone(),
+        status: engine_status.clone(),
+        inbox: driver_rx,
+        internal: internal_rx,
+    };
+    let first = Input::Restored(Box::new(recovery));
+    let driver = std::thread::Builder::new().name("consensus".into()).spawn(move || driver.run(first))?;
+
+    let (gossip_tx, gossip_rx) = mpsc::channel(GOSSIP_QUEUE);
+    if cfg.mempool.gossip {
+        tokio::spawn(gossip(gossip_rx, net.clone(), shutdown_rx.clone()));
+    }
+    tokio::spawn(watch_peers(net.clone(), metrics.clone(), shutdown_rx.clone()));
+    if !cfg.metrics.listen_addr.is_empty() {
+        let addr = parse_addr(&cfg.metrics.listen_addr, "metrics.listen_addr")?;
+        crate::metrics::serve(addr, metrics.clone(), shutdown_rx.clone()).await?;
+    }
+    let rpc_addr = parse_addr(&cfg.rpc.listen_addr, "rpc.listen_addr")?;
+    let ctx = RpcContext {
+        moniker: cfg.moniker.clone(),
+        genesis: genesis.clone(),
+        validator_key: loaded.validator_key.public(),
+        store: store.clone(),
+        app,
+        mempool,
+        gossip: gossip_tx,
+        waiters,
+        events,
+        tip,
+        engine: engine_status,
+        net,
+        metrics,
+        commit_timeout: Duration::from_millis(cfg.rpc.commit_timeout_ms),
+        faults,
+        rpc_addr,
+        p2p_addr,
+    };
+    let (rpc, rpc_addr) = rpc::serve(ctx, rpc_addr, cfg.rpc.max_connections, cfg.rpc.max_request_bytes).await?;
+    info!(moniker = %cfg.moniker, chain_id = %genesis.chain_id, rpc = %rpc_addr, "validator started");
+    Ok(RunningNode {
+        rpc_addr,
+        shutdown: shutdown_tx,
+        driver_tx: internal_tx,
+        rpc,
+        driver: Some(driver),
+        committer: Some(committer),
+    })
+}
+
+/// Batches admitted transactions (up to 5 ms or 1,000 at a time) and sends
+/// each batch to every peer once.
+async fn gossip(mut rx: mpsc::Receiver<Bytes>, net: NetworkHandle, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let first = tokio::select! {
+            t = rx.recv() => match t { Some(t) => t, None => return },
+            _ = shutdown.changed() => return,
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::sleep(Duration::from_millis(5));
+        tokio::pin!(deadline);
+        while batch.len() < 1000 {
+            tokio::select! {
+                t = rx.recv() => match t { Some(t) => batch.push(t), None => break },
+                _ = &mut deadline => break,
+            }
+        }
+        net.broadcast(&NetMsg::Txs(batch));
+    }
+}
+
+async fn watch_peers(net: NetworkHandle, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => { metrics.peers.set(net.stats().peers.read().len() as i64); }
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! JSON-RPC 2.0 over HTTP and WebSocket (one port, jsonrpsee).
+//!
+//! Method names follow CometBFT where the meaning matches: `status`,
+//! `health`, `broadcast_tx_async`, `broadcast_tx_sync`,
+//! `broadcast_tx_commit`, `tx`, `block`, `blockchain`, `query`, `validators`,
+//! `net_info`, and (WebSocket) `subscribe` / `unsubscribe` for committed
+//! blocks. Parameters may be given by name or by position.
+//!
+//! Every failure is a JSON-RPC error with a stable code (see [`codes`]) and a
+//! message that says what was wrong. Refused transactions change nothing and
+//! are counted by reason in the metrics. Writes are acknowledged as
+//! committed only after the block is durable (`broadcast_tx_commit`).
+
+pub mod client;
+
+use crate::app::{KvApp, SignedTx, account, tx::describe, tx::show_bytes, value};
+use crate::committer::{BlockEvent, ChainTip, Waiters};
+use crate::metrics::Metrics;
+use crate::network::NetworkHandle;
+use crate::store::ChainStore;
+use base64::Engine as _;
+use bytes::Bytes;
+use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, Server, ServerConfig, ServerHandle, SubscriptionMessage};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use parking_lot::RwLock;
+use phalanx_config::Genesis;
+use phalanx_consensus::engine::EngineStatus;
+use phalanx_consensus::types::Block;
+use phalanx_crypto::{Hash, PublicKey};
+use phalanx_mempool::{Rejection, SharedMempool};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// Stable error codes, beyond JSON-RPC's own (-32700 parse error, -32600
+/// invalid request, -32601 method not found, -32602 invalid params).
+pub mod codes {
+    /// A refused transaction is `TX_REJECTED + ` the mempool's reason code:
+    /// 1001 malformed, 1002 invalid signature, 1003 wrong chain id, 1004 nonce
+    /// already used (replay), 1005 too large, 1006 mempool full, 1007 already
+    /// in the mempool, 1008 nonce too far ahead, 1009 nonce already pending.
+    pub const TX_REJECTED: i32 = 1000;
+    /// The transaction, block or key does not exist.
+    pub const NOT_FOUND: i32 = 2001;
+    /// `broadcast_tx_commit` gave up waiting (the transaction may still commit).
+    pub const COMMIT_TIMEOUT: i32 = 2002;
+    /// The node cannot answer now (for example, shutting down).
+    pub const UNAVAILABLE: i32 = 2003;
+    /// JSON-RPC's invalid params.
+    pub const INVALID_PARAMS: i32 = -32602;
+}
+
+/// Most blocks `blockchain` returns at once.
+pub const BLOCKCHAIN_MAX: u64 = 20;
+
+/// What the RPC handlers share.
+pub struct RpcContext {
+    pub moniker: String,
+    pub genesis: Genesis,
+    pub validator_key: PublicKey,
+    pub store: Arc<dyn ChainStore>,
+    pub app: Arc<KvApp>,
+    pub mempool: SharedMempool,
+    pub gossip: mpsc::Sender<Bytes>,
+    pub waiters: Arc<Waiters>,
+    pub events: broadcast::Sender<Arc<BlockEvent>>,
+    pub tip: Arc<RwLock<ChainTip>>,
+    pub engine: Arc<RwLock<EngineStatus>>,
+    pub net: NetworkHandle,
+    pub metrics: Arc<Metrics>,
+    pub commit_timeout: Duration,
+    pub faults: Vec<String>,
+    pub rpc_addr: SocketAddr,
+    pub p2p_addr: SocketAddr,
+}
+
+type RpcResult = Result<Value, ErrorObjectOwned>;
+
+fn error(code: i32, message: impl Into<String>, data: Option<Value>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), data)
+}
+
+fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    error(codes::INVALID_PARAMS, message, None)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    error(codes::UNAVAILABLE, format!("storage error: {e}"), None)
+}
+
+fn rejected(r: &Rejection) -> ErrorObjectOwned {
+    error(codes::TX_REJECTED + r.code() as i32, r.to_string(), Some(json!({ "reason": r.kind() })))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(params: &Params<'_>, shape: &str) -> Result<T, ErrorObjectOwned> {
+    params.parse::<T>().map_err(|e| {
+        let detail = e.data().map(|d| d.get().trim_matches('"').to_owned()).unwrap_or_else(|| e.message().to_owned());
+        invalid_params(format!("invalid params: {detail} (expected {shape})"))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TxParam {
+    tx: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HashParam {
+    hash: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeightParam {
+    height: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeParam {
+    min_height: Option<u64>,
+    max_height: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryParam {
+    key: Option<String>,
+    key_hex: Option<String>,
+    account: Option<String>,
+    consistency: Option<String>,
+}
+
+fn decode_tx(params: &Params<'_>) -> Result<Bytes, ErrorObjectOwned> {
+    let p: TxParam = parse(params, r#"{"tx": "<base64 of a signed transaction>"}"#)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(p.tx.trim())
+        .map_err(|e| invalid_params(format!("tx: not valid base64: {e}")))?;
+    Ok(Bytes::from(bytes))
+}
+
+fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
+    s.parse().map_err(|e| invalid_params(format!("hash: {e}")))
+}
+
+impl RpcContext {
+    /// Admits a transaction to the mempool and queues it for gossip.
+    fn submit(&self, tx: Bytes) -> Result<Hash, ErrorObjectOwned> {
+        let checker = self.app.checker(self.store.as_state());
+        match self.mempool.add(tx.clone(), &checker) {
+            Ok(hash) => {
+                self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
+                if self.gossip.try_send(tx).is_err() {
+                    tracing::debug!("gossip queue full; peers will not hear of one transaction from us");
+                }
+                Ok(hash)
+            }
+            Err(r) => {
+                self.metrics.tx_rejected(r.kind());
+                Err(rejected(&r))
+            }
+        }
+    }
+
+    fn status(&self) -> RpcResult {
+        let tip = self.tip.read().clone();
+        let e = self.engine.read().clone();
+        let lag_ms = crate::driver::now_ms().saturating_sub(tip.time_ms);
+        Ok(json!({
+            "node_info": {
+                "moniker": self.moniker,
+                "chain_id": self.genesis.chain_id,
+                "version": env!("CARGO_PKG_VERSION"),
+                "protocol": self.genesis.consensus.protocol.to_string(),
+                "app": self.genesis.app.kind.to_string(),
+                "peer_id": self.net.local_peer_id().to_string(),
+                "p2p_address": self.p2p_addr.to_string(),
+                "rpc_address": self.rpc_addr.to_string(),
+                "validator": self.validator_key.to_hex(),
+                "is_validator": self.genesis.validator_index(&self.validator_key).is_some(),
+                "faults": self.faults,
+            },
+            "sync_info": {
+                "latest_block_height": tip.height,
+                "latest_block_hash": tip.block_id.to_hex(),
+                "latest_app_hash": tip.app_hash.to_hex(),
+                "latest_block_time": humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(tip.time_ms)).to_string(),
+                "catching_up": lag_ms > 30_000 && tip.height > 0,
+            },
+            "consensus": {
+                "round": e.round,
+                "committed_height": e.committed_height,
+                "executed_height": e.executed_height,
+                "high_qc_round": e.high_qc_round,
+                "leader": e.leader.map(|l| l.to_hex()),
+                "role": e.role,
+            },
+            "mempool": { "size": self.mempool.len(), "bytes": self.mempool.bytes() },
+        }))
+    }
+
+    fn tx(&self, params: &Params<'_>) -> RpcResult {
+        let p: HashParam = parse(params, r#"{"hash": "<64 hex>"}"#)?;
+        let hash = parse_hash(&p.hash)?;
+        let Some(rec) = self.store.tx(&hash).map_err(unavailable)? else {
+            let why = if self.mempool.contains(&hash) {
+                "is in the mempool, not yet committed"
+            } else {
+                "is not committed here"
+            };
+            return Err(error(codes::NOT_FOUND, format!("transaction {hash} {why}"), None));
+        };
+        let block = self.store.block_at(rec.height).map_err(unavailable)?;
+        let bytes = block.as_ref().and_then(|b| b.txs.get(rec.index as usize)).cloned().unwrap_or_default();
+        let decoded = SignedTx::decode(&bytes).ok().map(|s| describe(&s));
+        Ok(json!({
+            "hash": hash.to_hex(),
+            "height": rec.height,
+            "index": rec.index,
+            "code": rec.code,
+            "log": rec.log,
+            "tx": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            "decoded": decoded,
+        }))
+    }
+
+    fn block(&self, params: &Params<'_>) -> RpcResult {
+        let p: Option<HeightParam> = parse(params, r#"{"height": <number>} or nothing for the latest"#)?;
+        let tip = self.tip.read().height;
+        let height = p.and_then(|p| p.height).unwrap_or(tip);
+        let block = self.store.block_at(height).map_err(unavailable)?.ok_or_else(|| {
+            error(codes::NOT_FOUND, format!("no committed block at height {height} (latest is {tip})"), None)
+        })?;
+        let cert = self.store.cert_at(height).map_err(unavailable)?;
+        Ok(block_json(&block, cert.map(|c| serde_json::to_value(c).unwrap_or(Value::Null))))
+    }
+
+    fn blockchain(&self, params: &Params<'_>) -> RpcResult {
+        let p: Option<RangeParam> = parse(params, r#"{"min_height": <number>, "max_height": <number>}"#)?;
+        let tip = self.tip.read().height;
+        let (min, max) = p.map_or((None, None), |p| (p.min_height, p.max_height));
+        let max = max.unwrap_or(tip).min(tip);
+        let min = min.unwrap_or(0).max(max.saturating_sub(BLOCKCHAIN_MAX - 1));
+        if min > max {
+            return Err(invalid_params(format!("min_height {min} is above max_height {max}")));
+        }
+        let mut blocks = Vec::new();
+        for h in (min..=max).rev() {
+            if let Some(b) = self.store.block_at(h).map_err(unavailable)? {
+                let hd = &b.header;
+                blocks.push(json!({
+                    "height": hd.height, "block_id": b.id().to_hex(), "round": hd.round, "time_ms": hd.time_ms,
+                    "num_txs": b.txs.len(), "proposer": hd.proposer.to_hex(), "app_hash": hd.app_hash.to_hex(),
+                }));
+            }
+        }
+        Ok(json!({ "last_height": tip, "blocks": blocks }))
+    }
+
+    fn query(&self, params: &Params<'_>) -> RpcResult {
+        let shape = r#"{"key": "<text>"} or {"key_hex": "<hex>"} or {"account": "<public key hex>"}"#;
+        let p: QueryParam = parse(params, shape)?;
+        match p.consistency.as_deref() {
+            None | Some("latest") => {}
+            Some(other) => {
+                return Err(invalid_params(format!(
+                    "consistency {other:?} is not offered in this mode; use \"latest\" (local committed state)"
+                )));
+            }
+        }
+        let height = self.tip.read().height;
+        let state = self.store.as_state();
+        match (p.key, p.key_hex, p.account) {
+            (Some(k), None, None) => Ok(key_json(height, k.as_bytes(), value(state, k.as_bytes()))),
+            (None, Some(h), None) => {
+                let k = hex::decode(h.trim()).map_err(|e| invalid_params(format!("key_hex: not hex: {e}")))?;
+                Ok(key_json(height, &k, value(state, &k)))
+            }
+            (None, None, Some(a)) => {
+                let pk: PublicKey = a.parse().map_err(|e| invalid_params(format!("account: {e}")))?;
+                let acct = account(state, &pk);
+                Ok(
+                    json!({ "height": height, "consistency": "latest", "account": pk.to_hex(), "balance": acct.balance, "nonce": acct.nonce }),
+                )
+            }
+            _ => Err(invalid_params(format!("give exactly one of key, key_hex, account: {shape}"))),
+        }
+    }
+
+    fn validators(&self) -> RpcResult {
+        let vs: Vec<Value> = self
+            .genesis
+            .validators
+            .iter()
+            .map(|v| {
+                json!({
+                    "name": v.name, "pub_key": v.pub_key.to_hex(), "power": v.power,
+                    "node_key": v.node_key.to_hex(), "peer_id": crate::network::peer_id_of(&v.node_key).to_string(),
+                })
+            })
+            .collect();
+        let total = self.genesis.total_power();
+        Ok(json!({ "validators": vs, "total_power": total, "quorum_power": total * 2 / 3 + 1 }))
+    }
+
+    fn net_info(&self) -> RpcResult {
+        let s = self.net.stats();
+        let names: std::collections::HashMap<String, &str> = self
+            .genesis
+            .validators
+            .iter()
+            .map(|v| (crate::network::peer_id_of(&v.node_key).to_string(), v.name.as_str()))
+            .collect();
+        let peers: Vec<Value> = s
+            .peers
+            .read()
+            .iter()
+            .map(|p| json!({ "peer_id": p.peer_id, "address": p.address, "validator": names.get(&p.peer_id) }))
+            .collect();
+        use std::sync::atomic::Ordering::Relaxed;
+        Ok(json!({
+            "peer_id": self.net.local_peer_id().to_string(),
+            "listen_addrs": *s.listen_addrs.read(),
+            "n_peers": peers.len(),
+            "peers": peers,
+            "messages_in": s.messages_in.load(Relaxed),
+            "messages_out": s.messages_out.load(Relaxed),
+            "send_failures": s.send_failures.load(Relaxed),
+            "dropped_full_queue": s.dropped_full_queue.load(Relaxed),
+        }))
+    }
+}
+
+fn key_json(height: u64, key: &[u8], v: Option<Vec<u8>>) -> Value {
+    json!({
+        "height": height,
+        "consistency": "latest",
+        "key": show_bytes(key),
+        "exists": v.is_some(),
+        "value": v.as_deref().map(show_bytes),
+    })
+}
+
+/// A committed block as JSON.
+pub fn block_json(b: &Block, cert: Option<Value>) -> Value {
+    let txs: Vec<String> = b.txs.iter().map(|t| base64::engine::general_purpose::STANDARD.encode(t)).collect();
+    json!({
+        "block_id": b.id().to_hex(),
+        "header": serde_json::to_value(&b.header).unwrap_or(Value::Null),
+        "num_txs": b.txs.len(),
+        "txs": txs,
+        "justify": serde_json::to_value(&b.justify).unwrap_or(Value::Null),
+        "certificate": cert,
+    })
+}
+
+fn event_json(e: &BlockEvent) -> Value {
+    let txs: Vec<Value> = e.txs.iter().map(|(h, c)| json!({ "hash": h.to_hex(), "code": c })).collect();
+    json!({ "height": e.height, "block_id": e.block_id.to_hex(), "time_ms": e.time_ms, "app_hash": e.app_hash.to_hex(), "txs": txs })
+}
+
+/// Counts a call and its failure under `method`.
+fn counted(ctx: &RpcContext, method: &str, r: RpcResult) -> RpcResult {
+    ctx.metrics.rpc_request(method);
+    if r.is_err() {
+        ctx.metrics.rpc_error(method);
+    }
+    r
+}
+
+/// Builds the method table.
+pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
+    let mut m = RpcModule::new(ctx);
+    m.register_method("health", |_, c, _| counted(c, "health", Ok(json!({}))))?;
+    m.register_method("status", |_, c, _| counted(c, "status", c.status()))?;
+    m.register_method("validators", |_, c, _| counted(c, "validators", c.validators()))?;
+    m.register_method("net_info", |_, c, _| counted(c, "net_info", c.net_info()))?;
+    m.register_blocking_method("tx", |p, c, _| counted(&c, "tx", c.tx(&p)))?;
+    m.register_blocking_method("block", |p, c, _| counted(&c, "block", c.block(&p)))?;
+    m.register_blocking_method("blockchain", |p, c, _| counted(&c, "blockchain", c.blockchain(&p)))?;
+    m.register_blocking_method("query", |p, c, _| counted(&c, "query", c.query(&p)))?;
+    m.register_blocking_method("broadcast_tx_sync", |p, c, _| {
+        let r = decode_tx(&p).and_then(|tx| c.submit(tx)).map(|h| json!({ "hash": h.to_hex(), "code": 0, "log": "" }));
+        counted(&c, "broadcast_tx_sync", r)
+    })?;
+    m.register_async_method("broadcast_tx_async", |p, c, _| async move {
+        let r = broadcast_async(&p, &c);
+        counted(&c, "broadcast_tx_async", r)
+    })?;
+    m.register_async_method("broadcast_tx_commit", |p, c, _| async move {
+        let r = broadcast_commit(&p, c.clone()).await;
+        counted(&c, "broadcast_tx_commit", r)
+    })?;
+    m.register_subscription("subscribe", "block", "unsubscribe", |_, pending, c, _| async move {
+        subscribe(pending, c).await;
+    })?;
+    Ok(m)
+}
+
+fn broadcast_async(p: &Params<'_>, c: &Arc<RpcContext>) -> RpcResult {
+    let tx = decode_tx(p)?;
+    let max = c.genesis.consensus.tx_max_bytes as usize;
+    if tx.len() > max {
+        return Err(rejected(&Rejection::TooLarge { size: tx.len(), max }));
+    }
+    let hash = Hash::digest(&tx);
+    let c = c.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = c.submit(tx);
+    });
+    Ok(json!({ "hash": hash.to_hex(), "code": 0, "log": "" }))
+}
+
+async fn broadcast_commit(p: &Params<'_>, c: Arc<RpcContext>) -> RpcResult {
+    let tx = decode_tx(p)?;
+    let hash = Hash::digest(&tx);
+    let waiter = c.waiters.register(hash);
+    let c2 = c.clone();
+    let admitted = tokio::task::spawn_blocking(move || c2.submit(tx)).await.map_err(unavailable)?;
+    if let Err(e) = admitted {
+        c.waiters.forget(&hash);
+        return Err(e);
+    }
+    match tokio::time::timeout(c.commit_timeout, waiter).await {
+        Ok(Ok(rec)) => Ok(json!({
+            "hash": hash.to_hex(), "height": rec.height, "index": rec.index, "code": rec.code, "log": rec.log,
+        })),
+        Ok(Err(_)) => Err(error(codes::UNAVAILABLE, "the node is shutting down", None)),
+        Err(_) => {
+            c.waiters.forget(&hash);
+            Err(error(
+                codes::COMMIT_TIMEOUT,
+                format!(
+                    "transaction {hash} was accepted but not committed within {} ms; it may still commit (check with the tx method)",
+                    c.commit_timeout.as_millis()
+                ),
+                Some(json!({ "hash": hash.to_hex() })),
+            ))
+        }
+    }
+}
+
+async fn subscribe(pending: PendingSubscriptionSink, c: Arc<RpcContext>) {
+    let mut rx = c.events.subscribe();
+    let Ok(sink) = pending.accept().await else { return };
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(e) => {
+                    let Ok(raw) = serde_json::value::to_raw_value(&event_json(&e)) else { break };
+                    if sink.send(SubscriptionMessage::from(raw)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(skipped = n, "slow subscriber skipped blocks");
+                }
+                Err(_) => break,
+            },
+            _ = sink.closed() => break,
+        }
+    }
+}
+
+/// Starts the server on `addr`.
+pub async fn serve(
+    ctx: RpcContext,
+    addr: SocketAddr,
+    max_connections: u32,
+    max_request_bytes: u32,
+) -> anyhow::Result<(ServerHandle, SocketAddr)> {
+    let config = ServerConfig::builder()
+        .max_connections(max_connections)
+        .max_request_body_size(max_request_bytes)
+        .max_response_body_size(64 << 20)
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .build(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve RPC on {addr} (rpc.listen_addr): {e}"))?;
+    let local = server.local_addr()?;
+    let handle = server.start(module(ctx)?);
+    Ok((handle, local))
+}

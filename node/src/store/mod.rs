@@ -1,0 +1,393 @@
+//! The chain store: committed blocks, their certificates, the transaction
+//! index, the application state, the safety state and evidence.
+//!
+//! [`ChainStore`] is the one interface; [`SledStore`] keeps it on disk (one
+//! sled database under `<home>/data/`) and [`MemStore`] keeps it in memory for
+//! tests of the node's other parts. Both run the same conformance suite
+//! (`suite.rs`), so they cannot drift apart.
+//!
+//! # Layout
+//!
+//! One sled tree per kind of record. Keys are raw bytes chosen so that sled's
+//! byte order is the order we scan in; every value is encoded with the one
+//! canonical codec, [`phalanx_crypto::codec`], and nothing else.
+//!
+//! | tree | key | value |
+//! | --- | --- | --- |
+//! | `blocks` | block id (32 bytes) | [`Block`], every stored block, committed or not |
+//! | `heights` | height (u64 big-endian) | [`BlockId`] of the committed block |
+//! | `certs` | height (u64 big-endian) | [`Certificate`] of the committed block ([`Certificate::Genesis`] at 0) |
+//! | `app_hashes` | height (u64 big-endian) | application [`struct@Hash`] after that height |
+//! | `txs` | tx hash (32 bytes) | [`TxRecord`]: height, index in the block, result |
+//! | `state` | application key | application value (`Vec<u8>`) |
+//! | `pending` | height (u64 BE) ‖ block id | none (empty): blocks saved by `save_block` and not yet committed |
+//! | `meta` | `schema_version`, `chain_id`, `genesis_id`, `committed_height` | `u32`, `String`, [`BlockId`], [`Height`] |
+//! | `safety` | `safety` | [`SafetyState`] |
+//! | `evidence` | round (u64 BE) ‖ digest of the encoded evidence | [`Evidence`] |
+//!
+//! The `pending` index lets [`ChainStore::recovery`] and
+//! [`ChainStore::prune_forks`] find uncommitted blocks without decoding the
+//! whole chain: a commit removes the entries of the blocks it commits, so what
+//! is left at or below the committed height is an abandoned fork.
+//!
+//! # Promises
+//!
+//! - **Atomic commits.** [`ChainStore::commit`] writes every record of a batch
+//!   (blocks, heights, certificates, app hashes, tx index, state writes,
+//!   committed height) in one sled transaction: after a crash the store holds
+//!   all of a batch or none of it.
+//! - **Durable commits.** `commit` flushes (sled `flush`, which fsyncs) before
+//!   it returns `Ok`, so a client told "committed" never loses its
+//!   transaction. The crash test (`sled_store.rs`) kills a writer process
+//!   with SIGKILL and checks this; survival of a power loss rests on the
+//!   fsync.
+//! - **Safety state is durable only after [`ChainStore::flush`].**
+//!   `save_safety` writes; the driver flushes before sending any message that
+//!   follows a `PersistSafety` action. The safety state has its own tree so
+//!   the driver's safety writes never conflict with a commit transaction.
+//! - **The committed chain only grows.** A commit must extend the committed
+//!   tip by height and parent; anything else is refused before a byte is
+//!   written. A replayed transaction keeps its first index entry.
+//!
+//! # What the store must never do
+//!
+//! - Misread a database written by another schema: opening checks
+//!   `schema_version` and refuses any other version, naming both
+//!   ([`StoreError::Schema`]); a non-empty database without a version is
+//!   version 0 and refused too.
+//! - Return a partially applied commit, or acknowledge a commit that is not
+//!   yet on disk.
+//! - Serve data that fails to decode as if it were absent: a bad value is
+//!   [`StoreError::Corrupt`], naming the tree and the key. (The one exception
+//!   is the `StateView` and [`BlockSource`] impls, whose traits have no
+//!   error channel; see [`ChainStore`].)
+//! - Open a data directory that another process holds, or that belongs to
+//!   another chain.
+
+use phalanx_consensus::Recovery;
+use phalanx_consensus::SafetyState;
+use phalanx_consensus::hotstuff::BlockSource;
+use phalanx_consensus::smr::{StateView, TxOutcome};
+use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Evidence, Height, tx_hash};
+use phalanx_crypto::{Hash, codec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+mod mem_store;
+mod sled_store;
+#[cfg(test)]
+mod suite;
+
+pub use mem_store::MemStore;
+pub use sled_store::SledStore;
+
+/// The layout version this build reads and writes. Bump it whenever a key or
+/// value encoding changes; a store of another version is refused, never
+/// misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What one committed block changes, written atomically by
+/// [`ChainStore::commit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// The block and the certificate that certifies it.
+    pub block: CertifiedBlock,
+    /// One outcome per `block.txs` entry, same order.
+    pub outcomes: Vec<TxOutcome>,
+    /// Application state changes (`None` = delete).
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The application hash after this block.
+    pub app_hash: Hash,
+}
+
+/// Where a committed transaction is, and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    /// Height of the block that carries it.
+    pub height: Height,
+    /// Position in that block's transactions.
+    pub index: u32,
+    /// 0 when it applied; otherwise the application's error code.
+    pub code: u32,
+    /// The application's explanation (empty on success).
+    pub log: String,
+}
+
+/// Why the store refused or failed. Every message names the problem and,
+/// where there is one, the path, and says what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database.
+    #[error(
+        "data directory {} is in use by another process (is a node already running with this home?); \
+         stop that process or choose another home",
+        path.display()
+    )]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The data directory cannot be read or written.
+    #[error(
+        "cannot use data directory {}: {message}; check that it is a directory this user can read and write",
+        path.display()
+    )]
+    Io {
+        /// The data directory.
+        path: PathBuf,
+        /// What went wrong, from the operating system or sled.
+        message: String,
+    },
+    /// The database was written with another layout.
+    #[error(
+        "data directory {} was written by store schema version {found}; this build reads version {expected}; \
+         run a build that reads version {found}, or move the directory aside and resync from peers",
+        path.display()
+    )]
+    Schema {
+        /// The data directory.
+        path: PathBuf,
+        /// The version recorded in it (0: none recorded).
+        found: u32,
+        /// [`SCHEMA_VERSION`].
+        expected: u32,
+    },
+    /// The database belongs to another chain or another genesis.
+    #[error(
+        "data directory {} holds {found}, but this node is configured for {expected}; \
+         point the node at the right home, or move the directory aside to start this chain afresh",
+        path.display()
+    )]
+    WrongChain {
+        /// The data directory.
+        path: PathBuf,
+        /// The chain id and genesis id stored in it.
+        found: String,
+        /// The chain id and genesis id the node was started with.
+        expected: String,
+    },
+    /// A stored value failed to decode, or records that must agree do not.
+    #[error(
+        "the store is corrupt: {what}; restore the data directory from a backup, or move it aside and resync \
+         from peers"
+    )]
+    Corrupt {
+        /// What failed: the tree and key, or the records that disagree.
+        what: String,
+    },
+    /// No genesis has been written yet.
+    #[error("the store holds no chain yet: write the genesis block (init_genesis) before using it")]
+    NotInitialized,
+    /// A commit that does not start just above the committed tip, or skips a
+    /// height.
+    #[error("commit out of order: expected the block at height {expected}, got height {got}; nothing was written")]
+    OutOfOrder {
+        /// The height just above the committed tip.
+        expected: Height,
+        /// The height of the offending record.
+        got: Height,
+    },
+    /// A commit record that cannot be part of the committed chain (a parent
+    /// that is not the tip, a certificate for another block, outcomes that do
+    /// not match the transactions). A bug in the caller.
+    #[error("refusing to commit the block at height {height}: {reason}; nothing was written")]
+    InvalidRecord {
+        /// The height of the offending record.
+        height: Height,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The node's chain store. See the module documentation for the layout and
+/// the promises every implementation keeps.
+///
+/// The [`BlockSource`] and `StateView` impls of both stores read through
+/// these methods. Their traits cannot report errors, so a storage error there
+/// is logged with `tracing::error!` and answered as "absent" (`None`, or
+/// height 0). That is the least harmful answer available: a sync peer asks
+/// someone else, and an application that executes against a missing value
+/// computes an app hash the other replicas do not share, which halts the
+/// chain (blocks carry the app hash) instead of spreading the error.
+pub trait ChainStore: Send + Sync + BlockSource {
+    /// Writes genesis: the block at height 0 (certificate
+    /// [`Certificate::Genesis`]), the initial application state, the app hash
+    /// at height 0, the chain id and the schema version, durably. If the store
+    /// is already initialized: `Ok` for the same chain id and genesis block
+    /// id, else [`StoreError::WrongChain`].
+    fn init_genesis(
+        &self,
+        genesis: &Block,
+        initial_state: &BTreeMap<Vec<u8>, Vec<u8>>,
+        app_hash: Hash,
+    ) -> Result<(), StoreError>;
+    /// True once a genesis has been written.
+    fn is_initialized(&self) -> bool;
+    /// Writes the safety state (durable only after [`ChainStore::flush`]).
+    fn save_safety(&self, s: &SafetyState) -> Result<(), StoreError>;
+    /// The last safety state saved, if any.
+    fn load_safety(&self) -> Result<Option<SafetyState>, StoreError>;
+    /// Makes everything written so far durable (sled flush = fsync).
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Stores an accepted block, committed or not (not durable by itself).
+    fn save_block(&self, b: &Block) -> Result<(), StoreError>;
+    /// Commits blocks in height order, each extending the committed tip
+    /// (else [`StoreError::OutOfOrder`] or [`StoreError::InvalidRecord`], and
+    /// nothing is written). All records go in one atomic transaction, then
+    /// one flush, then it returns. A tx hash already indexed keeps its first
+    /// record.
+    fn commit(&self, records: &[CommitRecord]) -> Result<(), StoreError>;
+    /// Height and id of the last committed block (cheap: cached in memory).
+    fn committed_tip(&self) -> Result<(Height, BlockId), StoreError>;
+    /// Any stored block by id, committed or not.
+    fn block_by_id(&self, id: &BlockId) -> Result<Option<Block>, StoreError>;
+    /// The committed block at `height`.
+    fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError>;
+    /// The certificate of the committed block at `height`.
+    fn cert_at(&self, height: Height) -> Result<Option<Certificate>, StoreError>;
+    /// The application hash after committed height `height`.
+    fn app_hash_at(&self, height: Height) -> Result<Option<Hash>, StoreError>;
+    /// Where the committed transaction with this hash is.
+    fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StoreError>;
+    /// The committed application value of `key`.
+    fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// What the consensus engine needs at start: the safety state, the
+    /// committed tip as a [`CertifiedBlock`] (genesis: [`Certificate::Genesis`]),
+    /// every stored block above the committed height, and the app hashes of
+    /// the last `keep` committed heights (ascending, including the tip).
+    fn recovery(&self, keep: usize) -> Result<Recovery, StoreError>;
+    /// Records evidence; identical evidence is stored once.
+    fn save_evidence(&self, e: &Evidence) -> Result<(), StoreError>;
+    /// All recorded evidence, by round.
+    fn evidence(&self) -> Result<Vec<Evidence>, StoreError>;
+    /// Deletes stored blocks at or below the committed height that are not
+    /// on the committed chain (abandoned forks). Returns how many.
+    fn prune_forks(&self) -> Result<usize, StoreError>;
+    /// This store as the application's view of committed state (for
+    /// `dyn ChainStore` callers; `StateView` is not a supertrait).
+    fn as_state(&self) -> &(dyn StateView + Sync);
+    /// This store as the responder's side of block sync.
+    fn as_block_source(&self) -> &dyn BlockSource;
+}
+
+/// `ChainStore` is object safe: the node may hold an `Arc<dyn ChainStore>`.
+const _: Option<&dyn ChainStore> = None;
+
+// ---- shared by both implementations -------------------------------------
+
+/// The path reported by [`MemStore`] errors.
+const MEMORY_PATH: &str = "<in-memory store>";
+
+/// Key of the height-indexed trees: big-endian, so byte order is height order.
+fn height_key(height: Height) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// Key of the `pending` tree: height then block id.
+fn pending_key(height: Height, id: &BlockId) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&height.to_be_bytes());
+    k[8..].copy_from_slice(id.as_bytes());
+    k
+}
+
+/// Key of the `evidence` tree: the round, then the digest of the canonical
+/// encoding, so identical evidence lands on one key and keys sort by round.
+fn evidence_key(e: &Evidence) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&e.round().to_be_bytes());
+    k[8..].copy_from_slice(Hash::digest(&codec::encode(e)).as_bytes());
+    k
+}
+
+/// How chain identity is shown in [`StoreError::WrongChain`].
+fn describe_chain(chain_id: &str, genesis_id: &BlockId) -> String {
+    format!("chain `{chain_id}` with genesis block {}", genesis_id.to_hex())
+}
+
+/// Lowercase hex of `bytes`, for error messages.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks that `records` extend the chain whose tip is `tip`, one height at a
+/// time, before anything is written.
+fn check_batch(tip: (Height, BlockId), records: &[CommitRecord]) -> Result<(), StoreError> {
+    let (mut height, mut id) = tip;
+    for r in records {
+        let block = &r.block.block;
+        let got = block.height();
+        if got != height + 1 {
+            return Err(StoreError::OutOfOrder { expected: height + 1, got });
+        }
+        let invalid = |reason: String| Err(StoreError::InvalidRecord { height: got, reason });
+        if block.parent() != id {
+            return invalid(format!(
+                "its parent {} is not the committed block {} at height {height}",
+                block.parent().to_hex(),
+                id.to_hex()
+            ));
+        }
+        let block_id = block.id();
+        match &r.block.cert {
+            Certificate::Quorum(qc) if qc.block_id() != block_id => {
+                return invalid(format!(
+                    "its certificate is for block {}, not {}",
+                    qc.block_id().to_hex(),
+                    block_id.to_hex()
+                ));
+            }
+            Certificate::Genesis => return invalid("only the genesis block is certified by genesis".into()),
+            _ => {}
+        }
+        if r.outcomes.len() != block.txs.len() {
+            return invalid(format!("{} outcomes for {} transactions", r.outcomes.len(), block.txs.len()));
+        }
+        height = got;
+        id = block_id;
+    }
+    Ok(())
+}
+
+/// The tx index entries of one record: (tx hash, record), in block order.
+fn tx_records(r: &CommitRecord) -> impl Iterator<Item = (Hash, TxRecord)> + '_ {
+    let height = r.block.block.height();
+    r.block.block.txs.iter().zip(&r.outcomes).enumerate().map(move |(index, (tx, outcome))| {
+        let index = u32::try_from(index).expect("a block carries fewer than 2^32 transactions");
+        (tx_hash(tx), TxRecord { height, index, code: outcome.code, log: outcome.log.clone() })
+    })
+}
+
+/// Logs a read error that a trait without an error channel must swallow.
+fn or_log<T>(what: &str, r: Result<Option<T>, StoreError>) -> Option<T> {
+    r.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "{what} failed; answering as if absent");
+        None
+    })
+}
+
+/// [`StateView::get`] for any store: see [`ChainStore`] for the error policy.
+fn view_state<S: ChainStore + ?Sized>(s: &S, key: &[u8]) -> Option<Vec<u8>> {
+    or_log("reading application state", s.state_get(key))
+}
+
+/// [`BlockSource::committed_height`] for any store (0 if it cannot say).
+fn source_committed_height<S: ChainStore + ?Sized>(s: &S) -> Height {
+    or_log("reading the committed height", s.committed_tip().map(Some)).map_or(0, |(h, _)| h)
+}
+
+/// [`BlockSource::committed_block`] for any store.
+fn source_committed_block<S: ChainStore + ?Sized>(s: &S, height: Height) -> Option<Block> {
+    or_log("reading a committed block", s.block_at(height))
+}
+
+/// [`BlockSource::committed_cert`] for any store.
+fn source_committed_cert<S: ChainStore + ?Sized>(s: &S, height: Height) -> Option<Certificate> {
+    or_log("reading a committed certificate", s.cert_at(height))
+}
+
+/// [`BlockSource::block`] for any store.
+fn source_block<S: ChainStore + ?Sized>(s: &S, id: &BlockId) -> Option<Block> {
+    or_log("reading a block", s.block_by_id(id))
+}
