@@ -26,7 +26,7 @@ use crate::store::ChainStore;
 use crossbeam_channel::{Receiver, Sender, select};
 use libp2p::PeerId;
 use parking_lot::RwLock;
-use phalanx_consensus::engine::{Action, Engine, EngineStatus, Input, TimerId};
+use phalanx_consensus::engine::{Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, TimerId};
 use phalanx_consensus::types::{Block, BlockId, CertifiedBlock, Height, Millis, Tx, ValidatorId};
 use phalanx_crypto::Hash;
 use phalanx_mempool::{Sender as TxSender, SharedMempool};
@@ -188,6 +188,8 @@ impl Driver {
             Action::PersistBlock(b) => self.persist_block(st, b),
             Action::Send { to, msg } => {
                 self.flush_if_needed(st);
+                crash_point(&msg);
+                log_signed(&msg);
                 match self.peers.peer(&to) {
                     Some(p) => self.net.send(p, &NetMsg::Consensus(msg)),
                     None => warn!(to = %to.short(), "no network identity for validator"),
@@ -195,6 +197,8 @@ impl Driver {
             }
             Action::Broadcast(msg) => {
                 self.flush_if_needed(st);
+                crash_point(&msg);
+                log_signed(&msg);
                 self.net.broadcast(&NetMsg::Consensus(msg));
             }
             Action::SetTimer { id, at } => {
@@ -266,5 +270,43 @@ fn pending_of(b: &Block) -> PendingBlock {
         height: b.height(),
         tx_hashes: b.txs.iter().map(|t| Hash::digest(t)).collect(),
         next_nonces: next.into_iter().collect(),
+    }
+}
+
+/// Logs every signed consensus message this node sends, under the target
+/// `phalanx::votes` at debug level: the record tests use to prove that a
+/// validator never signed two different votes in one round.
+fn log_signed(msg: &ConsensusMsg) {
+    let ConsensusMsg::HotStuff(m) = msg;
+    match m {
+        HotStuffMsg::Vote(v) => {
+            debug!(target: "phalanx::votes", round = v.data.round, block = %v.data.block_id, "vote sent")
+        }
+        HotStuffMsg::Proposal(p) => {
+            debug!(target: "phalanx::votes", round = p.block.round(), block = %p.block.id(), "proposal sent")
+        }
+        HotStuffMsg::Timeout(t) => debug!(target: "phalanx::votes", round = t.round, "timeout sent"),
+    }
+}
+
+/// Test hook: with `PHALANX_TEST_CRASH_BEFORE_VOTE_ROUND=R` set, the process
+/// aborts after persisting (and flushing) its first vote of a round >= R and
+/// before sending it: the worst moment for a restart, used by the
+/// end-to-end test that proves a restarted validator never double-signs.
+/// Inert when the variable is unset.
+fn crash_point(msg: &ConsensusMsg) {
+    static ROUND: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let at =
+        ROUND.get_or_init(|| std::env::var("PHALANX_TEST_CRASH_BEFORE_VOTE_ROUND").ok().and_then(|v| v.parse().ok()));
+    if let (Some(at), ConsensusMsg::HotStuff(HotStuffMsg::Vote(v))) = (at, msg)
+        && v.data.round >= *at
+    {
+        error!(
+            target: "phalanx::votes",
+            round = v.data.round,
+            block = %v.data.block_id,
+            "test crash point: vote persisted, aborting before sending it"
+        );
+        std::process::abort();
     }
 }

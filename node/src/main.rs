@@ -79,7 +79,7 @@ struct StartArgs {
     #[arg(long)]
     home: PathBuf,
     /// Log format: plain or json (overrides node.toml).
-    #[arg(long)]
+    #[arg(long, env = "PHALANX_LOG_FORMAT")]
     log_format: Option<String>,
     /// Log level or filter, e.g. info or phalanx_consensus=debug (overrides node.toml; RUST_LOG wins over both).
     #[arg(long)]
@@ -248,7 +248,11 @@ fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
         Ok(f) => EnvFilter::try_new(f).context("RUST_LOG")?,
         Err(_) => EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("log level {level:?}: {e}"))?,
     };
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal as _;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Plain => b.init(),

@@ -3,7 +3,7 @@
 //! Method names follow CometBFT where the meaning matches: `status`,
 //! `health`, `broadcast_tx_async`, `broadcast_tx_sync`,
 //! `broadcast_tx_commit`, `tx`, `block`, `blockchain`, `query`, `validators`,
-//! `net_info`, and (WebSocket) `subscribe` / `unsubscribe` for committed
+//! `net_info`, `evidence`, and (WebSocket) `subscribe` / `unsubscribe` for committed
 //! blocks. Parameters may be given by name or by position.
 //!
 //! Every failure is a JSON-RPC error with a stable code (see [`codes`]) and a
@@ -25,7 +25,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parking_lot::RwLock;
 use phalanx_config::Genesis;
 use phalanx_consensus::engine::EngineStatus;
-use phalanx_consensus::types::Block;
+use phalanx_consensus::types::{Block, Evidence};
 use phalanx_crypto::{Hash, PublicKey};
 use phalanx_mempool::{Rejection, SharedMempool};
 use serde::Deserialize;
@@ -237,7 +237,10 @@ impl RpcContext {
             error(codes::NOT_FOUND, format!("no committed block at height {height} (latest is {tip})"), None)
         })?;
         let cert = self.store.cert_at(height).map_err(unavailable)?;
-        Ok(block_json(&block, cert.map(|c| serde_json::to_value(c).unwrap_or(Value::Null))))
+        let mut v = block_json(&block, cert.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)));
+        let after = self.store.app_hash_at(height).map_err(unavailable)?;
+        v["result_app_hash"] = json!(after.map(|h| h.to_hex()));
+        Ok(v)
     }
 
     fn blockchain(&self, params: &Params<'_>) -> RpcResult {
@@ -306,6 +309,22 @@ impl RpcContext {
             .collect();
         let total = self.genesis.total_power();
         Ok(json!({ "validators": vs, "total_power": total, "quorum_power": total * 2 / 3 + 1 }))
+    }
+
+    fn evidence(&self) -> RpcResult {
+        let list = self.store.evidence().map_err(unavailable)?;
+        let items: Vec<Value> = list
+            .iter()
+            .map(|e| {
+                json!({
+                    "culprit": e.culprit().to_hex(),
+                    "round": e.round(),
+                    "kind": match e { Evidence::DoubleProposal { .. } => "double_proposal", Evidence::DoubleVote { .. } => "double_vote" },
+                    "evidence": serde_json::to_value(e).unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        Ok(json!({ "count": items.len(), "evidence": items }))
     }
 
     fn net_info(&self) -> RpcResult {
@@ -380,6 +399,7 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
     m.register_method("status", |_, c, _| counted(c, "status", c.status()))?;
     m.register_method("validators", |_, c, _| counted(c, "validators", c.validators()))?;
     m.register_method("net_info", |_, c, _| counted(c, "net_info", c.net_info()))?;
+    m.register_blocking_method("evidence", |_, c, _| counted(&c, "evidence", c.evidence()))?;
     m.register_blocking_method("tx", |p, c, _| counted(&c, "tx", c.tx(&p)))?;
     m.register_blocking_method("block", |p, c, _| counted(&c, "block", c.block(&p)))?;
     m.register_blocking_method("blockchain", |p, c, _| counted(&c, "blockchain", c.blockchain(&p)))?;

@@ -1,0 +1,408 @@
+//! End-to-end tests: real `phalanx` processes on loopback, real libp2p,
+//! real sled stores with fsync, real signatures.
+//!
+//! Each test builds its own testnet with `phalanx testnet --base-port 0`
+//! (free ports from the OS) in a temporary directory. Tests take a global
+//! lock so only one testnet runs at a time on a small machine; every wait is
+//! for a condition with a deadline. Set `PHALANX_KEEP_TESTNET=1` to keep a
+//! failed test's directory and logs.
+
+use base64::Engine as _;
+use phalanx_crypto::{Keypair, keyfile};
+use phalanx_node::app::{Op, Transaction};
+use phalanx_testnet::cluster::{Cluster, RpcError};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const CHAIN: &str = "phalanx-local";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_phalanx"))
+}
+
+fn log_env(c: &mut Cluster) {
+    c.env.push(("PHALANX_LOG_FORMAT".into(), "json".into()));
+    c.env.push(("RUST_LOG".into(), "info,phalanx::votes=debug".into()));
+}
+
+/// A running testnet of `n` validators that has committed a first block.
+async fn running(n: usize) -> Cluster {
+    let mut c = Cluster::generate(bin(), n, &[]).expect("generate testnet");
+    log_env(&mut c);
+    c.start_all().expect("start");
+    for i in 0..n {
+        c.wait_height(i, 1, DEADLINE).await.expect("first block");
+    }
+    c
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn signed(key: &Keypair, nonce: u64, op: Op) -> Vec<u8> {
+    Transaction { chain_id: CHAIN.into(), sender: key.public(), nonce, op }.sign(key).encode()
+}
+
+fn put(key: &Keypair, nonce: u64, k: &str, v: &str) -> Vec<u8> {
+    signed(key, nonce, Op::Put { key: k.as_bytes().to_vec(), value: v.as_bytes().to_vec() })
+}
+
+fn tx_hash(tx: &[u8]) -> String {
+    phalanx_crypto::Hash::digest(tx).to_hex()
+}
+
+async fn submit(c: &Cluster, node: usize, method: &str, tx: &[u8]) -> Result<Value, RpcError> {
+    c.call(node, method, json!({ "tx": b64(tx) })).await
+}
+
+fn code_of(r: Result<Value, RpcError>) -> i32 {
+    match r {
+        Err(RpcError::Rpc { code, .. }) => code,
+        other => panic!("expected an RPC error, got {other:?}"),
+    }
+}
+
+/// Waits until every node in `nodes` reports every hash in `hashes` committed.
+async fn wait_committed(c: &Cluster, nodes: &[usize], hashes: &[String]) {
+    for &i in nodes {
+        c.wait_for(DEADLINE, &format!("node{i} to commit {} transactions", hashes.len()), &[i], || async move {
+            for h in hashes {
+                let r = c.call(i, "tx", json!({ "hash": h })).await.ok()?;
+                assert_eq!(r["code"], 0, "transaction {h} failed: {r}");
+            }
+            Some(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Block id and app hash after each height from 1 up to `to`, from node `i`.
+async fn chain(c: &Cluster, i: usize, to: u64) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for h in 1..=to {
+        let b = c.call(i, "block", json!({ "height": h })).await.unwrap();
+        v.push((b["block_id"].as_str().unwrap().to_owned(), b["result_app_hash"].as_str().unwrap().to_owned()));
+    }
+    v
+}
+
+/// Every node in `nodes` has the same block and app hash at every height
+/// they all committed.
+async fn assert_same_chain(c: &Cluster, nodes: &[usize]) -> u64 {
+    let mut min = u64::MAX;
+    for &i in nodes {
+        min = min.min(c.height(i).await.expect("height"));
+    }
+    let reference = chain(c, nodes[0], min).await;
+    for &i in &nodes[1..] {
+        let other = chain(c, i, min).await;
+        for (h, (a, b)) in reference.iter().zip(&other).enumerate() {
+            assert_eq!(a, b, "node{} and node{i} differ at height {}", nodes[0], h + 1);
+        }
+    }
+    min
+}
+
+fn client(c: &Cluster, j: usize) -> Keypair {
+    keyfile::read(&c.client_key(j)).unwrap()
+}
+
+/// Issue 2, shown 1 and 2: four validators commit 200 transactions from four
+/// senders submitted to different nodes; every validator ends with the same
+/// block hash and app hash at every height, and serves every value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_commit_200_transactions_and_agree() {
+    let _serial = SERIAL.lock().await;
+    let c = running(4).await;
+    let mut hashes = Vec::new();
+    for j in 0..4 {
+        let key = client(&c, j);
+        for n in 0..50u64 {
+            let tx = put(&key, n, &format!("s{j}-k{n}"), &format!("v{n}"));
+            hashes.push(tx_hash(&tx));
+            let r = submit(&c, j, "broadcast_tx_sync", &tx).await.unwrap();
+            assert_eq!(r["code"], 0);
+        }
+    }
+    wait_committed(&c, &[0, 1, 2, 3], &hashes).await;
+    let height = assert_same_chain(&c, &[0, 1, 2, 3]).await;
+    assert!(height >= 2);
+    for i in 0..4 {
+        for (j, n) in [(0, 0), (1, 49), (2, 17), (3, 33)] {
+            let r = c.call(i, "query", json!({ "key": format!("s{j}-k{n}") })).await.unwrap();
+            assert_eq!(r["value"]["utf8"], format!("v{n}"), "node{i} key s{j}-k{n}");
+        }
+        let acct = c.call(i, "query", json!({ "account": client(&c, 2).public().to_hex() })).await.unwrap();
+        assert_eq!(acct["nonce"], 50);
+    }
+}
+
+/// Issue 2, shown 3: with one validator killed (SIGKILL) the other three keep
+/// committing; restarted, it catches up from its peers and its chain and app
+/// hashes equal theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_validator_restarts_and_catches_up() {
+    let _serial = SERIAL.lock().await;
+    let mut c = running(4).await;
+    c.kill(3).unwrap();
+    let h = c.height(0).await.unwrap();
+    c.wait_height(0, h + 5, DEADLINE).await.unwrap();
+    let key = client(&c, 0);
+    let mut hashes = Vec::new();
+    for n in 0..20u64 {
+        let tx = put(&key, n, &format!("while-down-{n}"), "x");
+        hashes.push(tx_hash(&tx));
+        assert_eq!(submit(&c, 1, "broadcast_tx_sync", &tx).await.unwrap()["code"], 0);
+    }
+    wait_committed(&c, &[0, 1, 2], &hashes).await;
+    c.start(3).unwrap();
+    let target = c.height(0).await.unwrap();
+    c.wait_height(3, target, DEADLINE).await.unwrap();
+    wait_committed(&c, &[3], &hashes).await;
+    assert_same_chain(&c, &[0, 1, 2, 3]).await;
+    let r = c.call(3, "query", json!({ "key": "while-down-19" })).await.unwrap();
+    assert_eq!(r["value"]["utf8"], "x");
+}
+
+/// Issue 2, shown 3: killing the current leader mid-round stalls that round;
+/// the others time out, form a timeout certificate and carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_triggers_a_view_change_and_the_chain_resumes() {
+    let _serial = SERIAL.lock().await;
+    let mut c = running(4).await;
+    let validators = c.call(0, "validators", Value::Null).await.unwrap();
+    let keys: Vec<String> = validators["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pub_key"].as_str().unwrap().to_owned())
+        .collect();
+    let leader_key =
+        c.call(0, "status", Value::Null).await.unwrap()["consensus"]["leader"].as_str().unwrap().to_owned();
+    let leader = keys.iter().position(|k| *k == leader_key).unwrap();
+    c.kill(leader).unwrap();
+    let alive: Vec<usize> = (0..4).filter(|&i| i != leader).collect();
+    let h = c.height(alive[0]).await.unwrap();
+    let tx = put(&client(&c, 1), 0, "after-leader-crash", "ok");
+    let r = submit(&c, alive[0], "broadcast_tx_commit", &tx).await.unwrap();
+    assert_eq!(r["code"], 0);
+    for &i in &alive {
+        c.wait_height(i, h + 3, DEADLINE).await.unwrap();
+    }
+    let timed_out = alive.iter().any(|&i| c.log(i).contains("round timed out"));
+    assert!(timed_out, "a view change (round timeout) happened on the survivors");
+    assert_same_chain(&c, &alive).await;
+}
+
+/// The signed votes a node's log records: (round, block) for votes sent and
+/// for the vote persisted at the crash point.
+fn signed_votes(log: &str) -> Vec<(u64, String)> {
+    let mut v = Vec::new();
+    for line in log.lines() {
+        let Ok(j) = serde_json::from_str::<Value>(line) else { continue };
+        if j["target"] != "phalanx::votes" {
+            continue;
+        }
+        let msg = j["fields"]["message"].as_str().unwrap_or("");
+        if msg == "vote sent" || msg.starts_with("test crash point") {
+            let round = j["fields"]["round"].as_u64().unwrap();
+            v.push((round, j["fields"]["block"].as_str().unwrap().to_owned()));
+        }
+    }
+    v
+}
+
+/// Issue 2, shown 4: a validator that crashes at the worst moment, after
+/// persisting its vote and before sending it, and restarts, never signs two
+/// different votes for one round; no honest node holds evidence against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_validator_never_signs_two_votes_in_one_round() {
+    let _serial = SERIAL.lock().await;
+    let mut c = running(4).await;
+    let key = client(&c, 0);
+    let mut nonce = 0;
+    for _crash in 0..3 {
+        c.terminate(1, DEADLINE).unwrap();
+        let round = c.call(0, "status", Value::Null).await.unwrap()["consensus"]["round"].as_u64().unwrap();
+        let at = (round + 4).to_string();
+        c.start_with_env(1, &[("PHALANX_TEST_CRASH_BEFORE_VOTE_ROUND", at.as_str())]).unwrap();
+        // Load so that blocks carry transactions while it runs and crashes.
+        for _ in 0..5 {
+            let _ = submit(&c, 0, "broadcast_tx_sync", &put(&key, nonce, "k", &nonce.to_string())).await;
+            nonce += 1;
+        }
+        let status = c.wait_exit(1, DEADLINE).await.expect("node1 reaches its crash point");
+        assert!(!status.success(), "node1 aborted");
+        assert!(c.log(1).contains("test crash point"), "node1 stopped at the crash point");
+        c.start(1).unwrap();
+        let h = c.height(0).await.unwrap();
+        c.wait_height(1, h + 2, DEADLINE).await.unwrap();
+    }
+    let votes = signed_votes(&c.log(1));
+    assert!(votes.len() > 10, "the log records node1's votes ({} found)", votes.len());
+    let mut by_round: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    for (r, b) in votes {
+        by_round.entry(r).or_default().insert(b);
+    }
+    for (r, blocks) in &by_round {
+        assert_eq!(blocks.len(), 1, "node1 signed votes for {} different blocks in round {r}", blocks.len());
+    }
+    for i in 0..4 {
+        let ev = c.call(i, "evidence", Value::Null).await.unwrap();
+        assert_eq!(ev["count"], 0, "node{i} holds evidence: {ev}");
+    }
+    assert_same_chain(&c, &[0, 1, 2, 3]).await;
+}
+
+/// Sends raw bytes as an HTTP POST body and returns the JSON answer.
+fn raw_post(addr: &str, body: &str) -> Value {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let json = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Issue 2, shown 5: each bad input gets a clear JSON-RPC error with its
+/// stable code, is counted, and stores nothing: bad signature, wrong chain
+/// id, replayed nonce, oversized transaction, undecodable transaction,
+/// malformed JSON, unknown method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_counted_and_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let c = running(1).await;
+    let key = client(&c, 0);
+    let good = put(&key, 0, "k", "v");
+    let r = submit(&c, 0, "broadcast_tx_commit", &good).await.unwrap();
+    assert_eq!(r["code"], 0);
+
+    let mut bad_sig = put(&key, 1, "evil", "1");
+    let n = bad_sig.len();
+    bad_sig[n - 5] ^= 1;
+    let wrong_chain = Transaction {
+        chain_id: "another-chain".into(),
+        sender: key.public(),
+        nonce: 1,
+        op: Op::Put { key: b"evil".to_vec(), value: b"2".to_vec() },
+    }
+    .sign(&key)
+    .encode();
+    let replay = good.clone();
+    let oversized = put(&key, 1, "evil", &"x".repeat(70_000));
+    let garbage = b"definitely not a transaction".to_vec();
+    let cases: [(&str, &[u8], i32); 5] = [
+        ("bad signature", &bad_sig, 1002),
+        ("wrong chain id", &wrong_chain, 1003),
+        ("replayed nonce", &replay, 1004),
+        ("oversized", &oversized, 1005),
+        ("undecodable", &garbage, 1001),
+    ];
+    for (what, tx, code) in cases {
+        for method in ["broadcast_tx_sync", "broadcast_tx_commit"] {
+            let got = code_of(submit(&c, 0, method, tx).await);
+            assert_eq!(got, code, "{what} via {method}");
+        }
+    }
+    let rpc = c.nodes[0].rpc.clone();
+    let parse = raw_post(&rpc, r#"{"jsonrpc":"2.0","id":1,"method":"status""#);
+    assert_eq!(parse["error"]["code"], -32700, "malformed JSON: {parse}");
+    let unknown = raw_post(&rpc, r#"{"jsonrpc":"2.0","id":1,"method":"no_such_method"}"#);
+    assert_eq!(unknown["error"]["code"], -32601, "unknown method: {unknown}");
+    let missing = raw_post(&rpc, r#"{"jsonrpc":"2.0","id":1,"method":"broadcast_tx_sync","params":{}}"#);
+    assert_eq!(missing["error"]["code"], -32602);
+    assert!(missing["error"]["message"].as_str().unwrap().contains("tx"), "names the missing field: {missing}");
+
+    // Nothing stored: the mempool is empty, the account moved once, no bad
+    // transaction is known, the key they tried to write does not exist.
+    let h = c.height(0).await.unwrap();
+    c.wait_height(0, h + 2, DEADLINE).await.unwrap();
+    let status = c.call(0, "status", Value::Null).await.unwrap();
+    assert_eq!(status["mempool"]["size"], 0);
+    let acct = c.call(0, "query", json!({ "account": key.public().to_hex() })).await.unwrap();
+    assert_eq!(acct["nonce"], 1);
+    for tx in [&bad_sig, &wrong_chain, &oversized, &garbage] {
+        assert_eq!(code_of(c.call(0, "tx", json!({ "hash": tx_hash(tx) })).await), 2001);
+    }
+    let evil = c.call(0, "query", json!({ "key": "evil" })).await.unwrap();
+    assert_eq!(evil["exists"], false);
+
+    let metrics = http_get(&c.metrics_addr(0).unwrap(), "/metrics");
+    for reason in ["bad_signature", "wrong_chain", "nonce_too_low", "too_large", "malformed"] {
+        let line = format!("phalanx_tx_rejected_total{{reason=\"{reason}\"}} 2");
+        assert!(metrics.contains(&line), "metrics count {reason} twice:\n{metrics}");
+    }
+}
+
+fn start_fails(home: &Path) -> String {
+    let out = std::process::Command::new(bin()).args(["start", "--home"]).arg(home).output().unwrap();
+    assert!(!out.status.success(), "start should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 2, shown 5: a corrupt genesis, node config or key file is refused
+/// at start with a message naming the file and the field.
+#[test]
+fn corrupt_configuration_is_refused_naming_the_field() {
+    let c = Cluster::generate(bin(), 3, &[]).unwrap();
+    let home = c.nodes[0].home.clone();
+    let genesis_path = home.join("config/genesis.json");
+    let original = std::fs::read_to_string(&genesis_path).unwrap();
+    let mut g: Value = serde_json::from_str(&original).unwrap();
+    g["validators"][2]["power"] = json!(0);
+    std::fs::write(&genesis_path, serde_json::to_string_pretty(&g).unwrap()).unwrap();
+    let err = start_fails(&home);
+    assert!(err.contains("genesis.json: validators[2].power must be > 0"), "{err}");
+    std::fs::write(&genesis_path, &original).unwrap();
+
+    let toml_path = home.join("config/node.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let rpc = c.nodes[0].rpc.clone();
+    std::fs::write(&toml_path, toml.replace(&format!("\"{rpc}\""), "\"not-an-address\"")).unwrap();
+    let err = start_fails(&home);
+    assert!(err.contains("node.toml: rpc.listen_addr"), "{err}");
+    std::fs::write(&toml_path, &toml).unwrap();
+
+    let key_path = home.join("config/validator_key.json");
+    std::fs::write(&key_path, "{\"type\": \"ed25519\"}").unwrap();
+    let err = start_fails(&home);
+    assert!(err.contains("validator_key.json"), "{err}");
+}
+
+/// A second process on the same data directory is refused with a message
+/// that says why; the running node is unaffected. SIGTERM stops a node
+/// cleanly and it resumes from its stored chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_is_exclusive_and_sigterm_shuts_down_cleanly() {
+    let _serial = SERIAL.lock().await;
+    let mut c = running(1).await;
+    let err = start_fails(&c.nodes[0].home.clone());
+    assert!(err.contains("in use by another process"), "{err}");
+    let h = c.wait_height(0, 3, DEADLINE).await.unwrap();
+    let status = c.terminate(0, Duration::from_secs(20)).unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    c.start(0).unwrap();
+    c.wait_height(0, h + 2, DEADLINE).await.unwrap();
+}
