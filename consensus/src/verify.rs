@@ -12,7 +12,7 @@
 
 use crate::types::{
     Block, BlockId, Certificate, Proposal, QuorumCert, Round, SignerBitmap, Timeout, TimeoutCert, TimeoutData,
-    ValidatorId, ValidatorSet, Vote, VoteData,
+    ValidatorId, ValidatorSet, Vote, VoteData, payload_root,
 };
 use phalanx_crypto::{Domain, Hash, PublicKey, Signature, SignedMessage, signing_message, verify_batch};
 use std::collections::HashSet;
@@ -68,6 +68,8 @@ pub enum VerifyError {
     MissingJustify(BlockId),
     #[error("round {round} is neither QC round {qc} + 1 nor reached through a TC")]
     RoundNotJustified { round: Round, qc: Round },
+    #[error("payload_root does not match the block's transactions")]
+    PayloadMismatch,
 }
 
 const CACHE_MAX: usize = 4096;
@@ -212,9 +214,10 @@ impl Verifier {
         Ok(Verified(t))
     }
 
-    /// Checks a block's chain id, proposer signature and justify QC (which
-    /// must certify the block's parent). Does not check the proposer is the
-    /// round's leader: see [`Verifier::verify_proposal`].
+    /// Checks a block's chain id, proposer signature, that its transactions
+    /// match its `payload_root`, and its justify QC (which must certify the
+    /// block's parent). Does not check the proposer is the round's leader:
+    /// see [`Verifier::verify_proposal`].
     pub fn verify_block(&mut self, block: &Block) -> Result<(), VerifyError> {
         let h = &block.header;
         if h.chain_id != self.chain_id {
@@ -225,6 +228,11 @@ impl Verifier {
         }
         if !block.verify_signature() {
             return Err(VerifyError::BadSignature(h.proposer));
+        }
+        // The id (and so every signature and certificate) covers the header
+        // only; the transactions are bound to it through payload_root.
+        if h.payload_root != payload_root(&block.txs) {
+            return Err(VerifyError::PayloadMismatch);
         }
         let qc = justify_qc(block)?;
         if qc.block_id() != h.parent

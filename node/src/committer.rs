@@ -31,6 +31,8 @@ use tracing::{error, info};
 
 /// Largest number of blocks committed in one store transaction.
 pub const MAX_BATCH: usize = 256;
+/// Abandoned fork blocks are deleted every this many heights.
+pub const PRUNE_EVERY: u64 = 100;
 
 /// Clients waiting for their transactions to commit.
 #[derive(Default)]
@@ -145,6 +147,12 @@ impl Committer {
             if cb.block.height() <= tip {
                 continue; // committed before a restart; the engine replayed it
             }
+            if cb.block.header.payload_root != phalanx_consensus::types::payload_root(&cb.block.txs) {
+                fatal(&format!(
+                    "committed block {} carries transactions that do not match its payload root",
+                    cb.block.height()
+                ));
+            }
             self.check_app_claim(&cb, &records);
             let exec = self.app.execute(&view, &prev, &cb.block);
             for (k, v) in &exec.writes {
@@ -165,6 +173,14 @@ impl Committer {
             fatal(&format!("cannot store committed blocks: {e}"));
         }
         self.announce(&records);
+        let top = records.last().map_or(0, |r| r.block.block.height());
+        if top / PRUNE_EVERY != tip / PRUNE_EVERY {
+            match self.store.prune_forks() {
+                Ok(n) if n > 0 => info!(blocks = n, "pruned abandoned fork blocks"),
+                Ok(_) => {}
+                Err(e) => error!(error = %e, "cannot prune abandoned fork blocks"),
+            }
+        }
     }
 
     /// Stops the node if a committed block claims an app hash that differs

@@ -155,6 +155,10 @@ impl Driver {
 
     fn drain(&mut self, st: &mut State) {
         while let Some(input) = st.queue.pop_front() {
+            if let Input::Executed { height, .. } = &input {
+                // Executed blocks left the mempool: no need to exclude them now.
+                st.pending.retain(|_, p| p.height > *height);
+            }
             let mut out = Vec::new();
             self.engine.step(now_ms(), input, &mut out);
             for a in out {
@@ -209,10 +213,9 @@ impl Driver {
                 st.queue.push_back(Input::Payload { ticket, txs });
             }
             Action::Commit(blocks) => {
-                let top = blocks.last().map_or(0, |b| b.block.height());
-                st.pending.retain(|_, p| p.height > top);
                 if self.commits.send(blocks).is_err() {
-                    error!("committer stopped; cannot commit");
+                    error!("the committer stopped; a validator that cannot execute must not keep voting");
+                    std::process::exit(3);
                 }
             }
             Action::RequestSync { from, request } => match self.peers.peer(&from) {

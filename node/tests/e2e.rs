@@ -406,3 +406,33 @@ async fn data_dir_is_exclusive_and_sigterm_shuts_down_cleanly() {
     c.start(0).unwrap();
     c.wait_height(0, h + 2, DEADLINE).await.unwrap();
 }
+
+/// JSON-RPC over WebSocket: `subscribe` streams committed blocks, and a
+/// submitted transaction appears in one of them with its result code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscription_streams_committed_blocks() {
+    use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
+    use jsonrpsee::rpc_params;
+    use jsonrpsee::ws_client::WsClientBuilder;
+    let _serial = SERIAL.lock().await;
+    let c = running(1).await;
+    let ws = WsClientBuilder::default().build(format!("ws://{}", c.nodes[0].rpc)).await.unwrap();
+    let status: Value = ws.request("status", rpc_params![]).await.unwrap();
+    assert_eq!(status["node_info"]["chain_id"], CHAIN);
+    let mut sub = ws.subscribe::<Value, _>("subscribe", rpc_params![], "unsubscribe").await.unwrap();
+    let tx = put(&client(&c, 0), 0, "ws", "yes");
+    let hash = tx_hash(&tx);
+    submit(&c, 0, "broadcast_tx_sync", &tx).await.unwrap();
+    let found = tokio::time::timeout(DEADLINE, async {
+        while let Some(Ok(block)) = sub.next().await {
+            assert!(block["height"].as_u64().unwrap() > 0);
+            if let Some(t) = block["txs"].as_array().unwrap().iter().find(|t| t["hash"] == hash) {
+                return t["code"].clone();
+            }
+        }
+        panic!("subscription ended");
+    })
+    .await
+    .expect("the transaction's block arrives on the subscription");
+    assert_eq!(found, 0);
+}

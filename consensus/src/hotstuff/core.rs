@@ -35,7 +35,7 @@ use crate::types::{
 };
 use crate::verify::{Verified, Verifier, genesis_qc, justify_qc};
 use phalanx_crypto::{Hash, Keypair, Signature};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
@@ -93,6 +93,9 @@ pub struct HotStuff {
     next_ticket: u64,
     pending_vote: Option<Verified<Proposal>>,
     seen_proposals: BTreeMap<Round, (BlockHeader, Signature)>,
+    /// Rounds whose leader was caught equivocating: its further proposals in
+    /// that round are ignored.
+    equivocated: BTreeSet<Round>,
     restored: bool,
 }
 
@@ -117,6 +120,7 @@ impl HotStuff {
             next_ticket: 0,
             pending_vote: None,
             seen_proposals: BTreeMap::new(),
+            equivocated: BTreeSet::new(),
             restored: false,
             cfg,
         }
@@ -163,7 +167,9 @@ impl HotStuff {
     // ---- start -------------------------------------------------------
 
     fn restore(&mut self, now: Millis, r: Recovery, out: &mut Vec<Action>) {
+        let mut certs = (None, None);
         if let Some(SafetyState::HotStuff(d)) = r.safety {
+            certs = (d.high_qc.clone(), d.highest_tc.clone());
             self.safety.restore(d);
         }
         let root_qc = match &r.committed.cert {
@@ -181,14 +187,29 @@ impl HotStuff {
             }
         }
         self.restored = true;
+        let (qc, tc) = certs;
+        let tc_round = tc.as_ref().map(|t| t.round);
+        if let Some(tc) = tc {
+            self.pacemaker.record_tc(tc);
+        }
+        if let Some(qc) = qc.filter(|q| q.round() > self.tree.high_qc().round()) {
+            self.tree.insert_qc(qc);
+        }
+        let hqc = self.tree.high_qc().clone();
         info!(
             committed = self.tree.root_height(),
-            high_qc_round = self.tree.high_qc().round(),
+            high_qc_round = hqc.round(),
+            tc_round,
             last_voted_round = self.safety.data().last_voted_round,
             "hotstuff engine restored"
         );
-        let round = self.tree.high_qc().round() + 1;
-        self.enter_round(now, round, true, out);
+        if hqc.height() > self.tree.root_height() && !self.tree.contains(&hqc.block_id()) {
+            self.start_sync(now, hqc.clone(), None, out);
+        }
+        match tc_round {
+            Some(t) if t > hqc.round() => self.enter_round(now, t + 1, false, out),
+            _ => self.enter_round(now, hqc.round() + 1, true, out),
+        }
     }
 
     // ---- certificates and rounds ---------------------------------------
@@ -242,6 +263,7 @@ impl HotStuff {
         self.pending_vote = None;
         self.proposing = None;
         self.seen_proposals = self.seen_proposals.split_off(&round.saturating_sub(PROPOSALS_KEEP));
+        self.equivocated = self.equivocated.split_off(&round.saturating_sub(PROPOSALS_KEEP));
         if self.leaders.leader(round) == self.me {
             self.proposing = Some(Proposing { round, ticket: 0, started_at: now });
             self.request_payload(out);
@@ -327,6 +349,7 @@ impl HotStuff {
             time_ms: now.max(parent.header.time_ms),
         };
         let mut signed = Vec::new();
+        self.safety.remember(&high_qc, self.pacemaker.last_tc());
         let block = match self.safety.propose(header, Certificate::Quorum(high_qc), txs, &mut signed) {
             Ok(b) => b,
             Err(e) => {
@@ -363,6 +386,12 @@ impl HotStuff {
     }
 
     fn on_verified_proposal(&mut self, now: Millis, from: ValidatorId, vp: Verified<Proposal>, out: &mut Vec<Action>) {
+        let round = vp.block.round();
+        if self.equivocated.contains(&round) && !self.tree.contains(&vp.block.id()) {
+            // Its leader already proposed two blocks this round: keep those,
+            // ignore any more (a Byzantine leader could sign any number).
+            return;
+        }
         self.note_proposal(&vp.block, out);
         if let Some(tc) = &vp.tc {
             self.process_tc(now, tc.clone(), Some(from), out);
@@ -386,6 +415,7 @@ impl HotStuff {
             }
             Some((first, sig)) if first.proposer == block.header.proposer && first.id() != block.id() => {
                 warn!(round, proposer = %block.header.proposer.short(), "equivocating proposals");
+                self.equivocated.insert(round);
                 out.push(Action::Evidence(crate::types::Evidence::DoubleProposal {
                     a: first.clone(),
                     sig_a: *sig,
@@ -397,9 +427,8 @@ impl HotStuff {
         }
     }
 
-    /// Checks a block against its parent and the application's rules.
-    fn check_block(&self, now: Millis, block: &Block, parent: &Block) -> Result<(), String> {
-        let h = &block.header;
+    /// The chain's block size limits.
+    fn check_limits(&self, block: &Block) -> Result<(), String> {
         if block.txs.len() > self.cfg.block_max_txs {
             return Err(format!("{} transactions exceed the limit of {}", block.txs.len(), self.cfg.block_max_txs));
         }
@@ -410,6 +439,13 @@ impl HotStuff {
                 self.cfg.block_max_bytes
             ));
         }
+        Ok(())
+    }
+
+    /// Checks a block against its parent and the application's rules.
+    fn check_block(&self, now: Millis, block: &Block, parent: &Block) -> Result<(), String> {
+        let h = &block.header;
+        self.check_limits(block)?;
         if h.payload_root != payload_root(&block.txs) {
             return Err("payload_root does not match the transactions".into());
         }
@@ -493,6 +529,7 @@ impl HotStuff {
                 }
             }
         }
+        self.safety.remember(self.tree.high_qc(), self.pacemaker.last_tc());
         match self.safety.vote(b, vp.tc.as_ref(), out) {
             Ok(vote) => self.send_vote(now, vote, out),
             Err(e) => debug!(round = b.round(), error = %e, "not voting"),
@@ -542,6 +579,9 @@ impl HotStuff {
 
     fn on_round_timer(&mut self, now: Millis, out: &mut Vec<Action>) {
         if now < self.pacemaker.deadline() {
+            // Early (a clock read differently than the driver's): re-arm,
+            // so the round cannot be left without a timer.
+            out.push(Action::SetTimer { id: TimerId::Round, at: self.pacemaker.deadline() });
             return;
         }
         self.local_timeout(now, out);
@@ -555,6 +595,7 @@ impl HotStuff {
             Some(t) => t.clone(),
             None => {
                 let tc = self.pacemaker.last_tc().filter(|tc| tc.round + 1 == round).cloned();
+                self.safety.remember(self.tree.high_qc(), self.pacemaker.last_tc());
                 match self.safety.timeout(round, self.tree.high_qc(), tc.as_ref(), out) {
                     Ok(t) => {
                         info!(round, high_qc_round = t.high_qc.round(), "round timed out");
@@ -643,38 +684,83 @@ impl HotStuff {
 
     fn on_synced(&mut self, now: Millis, from: ValidatorId, resp: SyncResponse, out: &mut Vec<Action>) {
         let Some(target) = self.sync.pending().map(|p| p.target.clone()) else { return };
+        let blocks = self.verified_sync_blocks(from, &target, resp, out);
         let mut last_height = None;
-        for b in resp.blocks {
+        for b in blocks {
             if b.height() <= self.tree.root_height() {
                 continue;
             }
-            if self.tree.contains(&b.id()) {
-                last_height = Some(b.height());
-                continue;
+            let (id, height) = (b.id(), b.height());
+            if !self.tree.contains(&id) {
+                let qc = justify_qc(&b).expect("verified").clone();
+                if let Err(e) = self.tree.insert(b.clone()) {
+                    out.push(Action::Invalid { from, reason: format!("synced block: {e}") });
+                    break;
+                }
+                out.push(Action::PersistBlock(b));
+                self.try_commit(&qc, out);
+                self.after_insert(now, id, out);
             }
-            if let Err(e) = self.verifier.verify_block(&b) {
-                out.push(Action::Invalid { from, reason: format!("synced block: {e}") });
-                break;
-            }
-            let qc = justify_qc(&b).expect("verified").clone();
-            let id = b.id();
-            let height = b.height();
-            if let Err(e) = self.tree.insert(b.clone()) {
-                out.push(Action::Invalid { from, reason: format!("synced block: {e}") });
-                break;
-            }
-            out.push(Action::PersistBlock(b));
             last_height = Some(height);
-            self.try_commit(&qc, out);
-            self.after_insert(now, id, out);
-        }
-        if let Some(Certificate::Quorum(qc)) = resp.last_cert {
-            match self.verifier.verify_qc(&qc) {
-                Ok(()) => self.process_qc(now, qc, Some(from), out),
-                Err(e) => out.push(Action::Invalid { from, reason: format!("synced certificate: {e}") }),
-            }
         }
         self.continue_sync(now, target, last_height, out);
+    }
+
+    /// The blocks of a sync answer that verify and are certified (by the
+    /// next block's justify, by the answer's `last_cert`, or, for the target,
+    /// by the QC we hold), in order; stops at the first that is not.
+    fn verified_sync_blocks(
+        &mut self,
+        from: ValidatorId,
+        target: &QuorumCert,
+        resp: SyncResponse,
+        out: &mut Vec<Action>,
+    ) -> Vec<Block> {
+        let last_qc = match resp.last_cert {
+            Some(Certificate::Quorum(qc)) => match self.verifier.verify_qc(&qc) {
+                Ok(()) => Some(qc),
+                Err(e) => {
+                    out.push(Action::Invalid { from, reason: format!("synced certificate: {e}") });
+                    None
+                }
+            },
+            _ => None,
+        };
+        let n = resp.blocks.len();
+        let mut verified = Vec::with_capacity(n);
+        for b in resp.blocks {
+            let check = self.verifier.verify_block(&b).map_err(|e| e.to_string()).and_then(|()| self.check_limits(&b));
+            if let Err(e) = check {
+                out.push(Action::Invalid { from, reason: format!("synced block at height {}: {e}", b.height()) });
+                break;
+            }
+            verified.push(b);
+        }
+        let complete = verified.len() == n;
+        let mut good = Vec::with_capacity(verified.len());
+        for i in 0..verified.len() {
+            let id = verified[i].id();
+            let certified = match verified.get(i + 1) {
+                Some(next) => next.parent() == id,
+                None => complete && (id == target.block_id() || last_qc.as_ref().is_some_and(|q| q.block_id() == id)),
+            };
+            if !certified {
+                // The last block of an answer cut short by the responder's
+                // budget is certified by a block it did not send: drop it
+                // quietly (we ask again). Anywhere else, the answer is not a
+                // chain.
+                if i + 1 < verified.len() {
+                    let h = verified[i].height();
+                    out.push(Action::Invalid { from, reason: format!("synced blocks are not a chain at height {h}") });
+                }
+                break;
+            }
+            good.push(verified[i].clone());
+        }
+        if let Some(qc) = last_qc.filter(|q| good.last().is_some_and(|b| b.id() == q.block_id())) {
+            self.tree.insert_qc(qc);
+        }
+        good
     }
 
     fn continue_sync(&mut self, now: Millis, target: QuorumCert, last_height: Option<Height>, out: &mut Vec<Action>) {
@@ -685,20 +771,21 @@ impl HotStuff {
             self.replay_buffered(now, out);
             return;
         }
-        if self.sync.pending().is_none() {
-            return;
+        let Some(from_height) = self.sync.pending().map(|p| p.from_height) else { return };
+        match last_height {
+            Some(h) if h >= from_height => {
+                // Progress: ask the same peer for the next part at once.
+                self.sync.advance(h + 1);
+                self.send_sync_request(now, out);
+            }
+            // No progress: the Sync timer moves on to the next peer; asking
+            // again at once would spin against peers that cannot help.
+            _ => {}
         }
-        let progressed = last_height.is_some_and(|h| h >= self.sync.pending().map_or(0, |p| p.from_height));
-        if let (true, Some(h)) = (progressed, last_height) {
-            self.sync.advance(h + 1);
-        } else {
-            let from = self.tree.root_height() + 1;
-            self.sync.rotate(&self.cfg.validators, &self.me, from);
-        }
-        self.send_sync_request(now, out);
     }
 
     fn replay_buffered(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let mut missing: Option<(ValidatorId, QuorumCert)> = None;
         for (from, vp) in self.sync.take_buffered() {
             if vp.block.round() < self.pacemaker.round() {
                 continue;
@@ -706,8 +793,18 @@ impl HotStuff {
             if self.tree.contains(&vp.block.parent()) {
                 self.accept_block(now, from, vp, out);
             } else {
+                let qc = justify_qc(&vp.block).expect("verified").clone();
+                if missing.as_ref().is_none_or(|(_, q)| qc.round() > q.round()) {
+                    missing = Some((from, qc));
+                }
                 self.sync.buffer(from, vp);
             }
+        }
+        // A leftover proposal extends a block we still lack: fetch it.
+        if let Some((from, qc)) = missing
+            && self.sync.pending().is_none()
+        {
+            self.start_sync(now, qc, Some(from), out);
         }
     }
 

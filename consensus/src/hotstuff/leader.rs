@@ -27,7 +27,8 @@ impl LeaderSchedule {
         let mut weights: Vec<u64> = validators.iter().map(|v| v.power / g).collect();
         let total: u64 = weights.iter().sum();
         if total > MAX_CYCLE {
-            weights = weights.iter().map(|w| (w * MAX_CYCLE / total).max(1)).collect();
+            weights =
+                weights.iter().map(|&w| ((w as u128 * MAX_CYCLE as u128 / total as u128) as u64).max(1)).collect();
         }
         let total: i128 = weights.iter().map(|&w| w as i128).sum();
         let ids: Vec<ValidatorId> = validators.iter().map(|v| v.id).collect();

@@ -109,7 +109,7 @@ impl Pacemaker {
     /// quorum for its round.
     pub fn add_timeout(&mut self, t: Verified<Timeout>, validators: &ValidatorSet) -> Option<TimeoutCert> {
         let t = t.into_inner();
-        if t.round < self.round || t.round > self.round + FUTURE_ROUNDS {
+        if t.round < self.round || t.round > self.round.saturating_add(FUTURE_ROUNDS) {
             return None;
         }
         let rt = self.timeouts.entry(t.round).or_default();

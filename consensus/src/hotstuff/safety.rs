@@ -41,6 +41,15 @@ pub struct SafetyData {
     pub last_proposed_round: Round,
     /// The last vote signed, resent unchanged if asked again.
     pub last_vote: Option<Vote>,
+    /// The highest QC known when this state was last persisted. With
+    /// `highest_tc`, it lets a restarted validator re-enter the round it was
+    /// in: without them, a validator whose last vote or timeout was in a round
+    /// above what its stored blocks certify could neither vote nor time out
+    /// again (PROTOCOLS.md timeout rule 3), and a whole-cluster restart would
+    /// stall for good.
+    pub high_qc: Option<QuorumCert>,
+    /// The highest TC known when this state was last persisted.
+    pub highest_tc: Option<TimeoutCert>,
 }
 
 /// Why the safety rules refused to sign.
@@ -83,6 +92,19 @@ impl SafetyRules {
 
     pub fn author(&self) -> ValidatorId {
         self.key.public()
+    }
+
+    /// Remembers the highest certificates known, to be persisted with the
+    /// next signature. Never lowers them.
+    pub fn remember(&mut self, high_qc: &QuorumCert, tc: Option<&TimeoutCert>) {
+        if self.data.high_qc.as_ref().is_none_or(|q| high_qc.round() > q.round()) {
+            self.data.high_qc = Some(high_qc.clone());
+        }
+        if let Some(tc) = tc
+            && self.data.highest_tc.as_ref().is_none_or(|t| tc.round > t.round)
+        {
+            self.data.highest_tc = Some(tc.clone());
+        }
     }
 
     fn persist(&self, out: &mut Vec<Action>) {

@@ -28,6 +28,9 @@ pub trait BlockSource {
     fn block(&self, id: &BlockId) -> Option<Block>;
 }
 
+/// Longest uncommitted chain a responder walks for one request.
+pub const MAX_WALK: usize = 4096;
+
 /// Answers a sync request from `source`, with at most `max_blocks` blocks
 /// and about `max_bytes` of transactions (always at least one block if any
 /// is available).
@@ -50,21 +53,17 @@ pub fn serve(req: &SyncRequest, source: &dyn BlockSource, max_blocks: usize, max
         let last_cert = blocks.last().and_then(|b| source.committed_cert(b.height()));
         return SyncResponse { blocks, last_cert };
     }
-    // Reached the committed tip: follow the uncommitted chain to the target.
+    // Reached the committed tip: follow the uncommitted chain to the target,
+    // then send its lowest part (the requester asks again for the rest).
     let floor = h;
     let mut tail = Vec::new();
     let mut id = req.target;
     while let Some(b) = source.block(&id) {
-        if b.height() < floor {
+        if b.height() < floor || tail.len() >= MAX_WALK {
             break;
         }
         id = b.parent();
         tail.push(b);
-        if tail.len() > max_blocks {
-            // Too long to send whole; the requester will ask again.
-            tail.clear();
-            break;
-        }
     }
     let connects = match (tail.last(), blocks.last()) {
         (Some(lowest), Some(top)) => lowest.parent() == top.id(),
@@ -72,8 +71,7 @@ pub fn serve(req: &SyncRequest, source: &dyn BlockSource, max_blocks: usize, max
         (None, _) => true,
     };
     if connects {
-        tail.reverse();
-        for b in tail {
+        while let Some(b) = tail.pop() {
             if full(&blocks, bytes) {
                 break;
             }

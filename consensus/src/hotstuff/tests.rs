@@ -377,12 +377,17 @@ fn round_timer_persists_then_broadcasts_timeout() {
     assert_eq!(out[2], Action::SetTimer { id: TimerId::Round, at: BASE + 2 * BASE });
 }
 
-/// A timer that fires before the current deadline (a stale one) does nothing.
+/// A timer that fires before the current deadline does not time out the
+/// round; it is re-armed for the deadline.
 #[test]
-fn stale_round_timer_is_ignored() {
+fn early_round_timer_is_re_armed() {
     let net = Net::new();
     let mut e = net.engine(0);
-    assert!(step(&mut e, BASE - 1, Input::Timer(TimerId::Round)).is_empty());
+    assert_eq!(
+        step(&mut e, BASE - 1, Input::Timer(TimerId::Round)),
+        vec![Action::SetTimer { id: TimerId::Round, at: BASE }]
+    );
+    assert_eq!(e.safety_data().last_voted_round, 0);
 }
 
 /// After timing out in a round, a validator does not vote in it.
@@ -624,4 +629,122 @@ fn timeout_with_forged_tc_is_refused() {
     let out = deliver(&mut e, 10, net.id(1), timeout_msg(t));
     assert!(matches!(&out[..], [Action::Invalid { .. }]), "{out:?}");
     assert_eq!(e.round(), 1);
+}
+
+/// Restart after timing out: a validator whose last signed message was in a
+/// round reached through a TC re-enters that round from its persisted TC
+/// and can time out in it again (without the TC it would sit one round
+/// below its last vote, unable to vote or time out: a stall).
+#[test]
+fn restore_re_enters_the_round_of_the_persisted_tc() {
+    let net = Net::new();
+    let tc1 = net.tc(1, &net.gqc(), &[1, 2, 3]);
+    let data = SafetyData {
+        last_voted_round: 2,
+        highest_timeout_round: 2,
+        high_qc: Some(net.gqc()),
+        highest_tc: Some(tc1),
+        ..SafetyData::default()
+    };
+    let mut rec = net.recovery();
+    rec.safety = Some(SafetyState::HotStuff(data));
+    let (mut e, out) = net.engine_with(0, rec);
+    assert_eq!(e.round(), 2);
+    assert_eq!(out, vec![Action::SetTimer { id: TimerId::Round, at: 2 * BASE }]);
+    let out = step(&mut e, 2 * BASE, Input::Timer(TimerId::Round));
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Broadcast(ConsensusMsg::HotStuff(HotStuffMsg::Timeout(t))) if t.round == 2))
+    );
+}
+
+/// Every signature persists the highest QC and TC known, so a restart can
+/// find its round again.
+#[test]
+fn persisted_safety_state_carries_the_highest_certificates() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let tc1 = net.tc(1, &net.gqc(), &[1, 2, 3]);
+    let b2 = net.block(&net.genesis, &net.gqc(), 2, vec![]);
+    let out = deliver(&mut e, 10, net.id(2), proposal(&b2, Some(tc1.clone())));
+    let d = out.iter().find_map(|a| match a {
+        Action::PersistSafety(SafetyState::HotStuff(d)) => Some(d.clone()),
+        _ => None,
+    });
+    let d = d.expect("the vote persisted");
+    assert_eq!(d.highest_tc, Some(tc1));
+    assert_eq!(d.high_qc, Some(net.gqc()));
+}
+
+/// A synced block whose transactions do not match its header's payload root
+/// (a sync peer swapping the certified block's content) is refused.
+#[test]
+fn synced_block_with_swapped_transactions_is_refused() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::from_static(b"real")]);
+    let q1 = net.qc(&b1, &[0, 1, 2]);
+    let b2 = net.block(&b1, &q1, 2, vec![]);
+    deliver(&mut e, 10, net.id(2), proposal(&b2, None));
+    let mut forged = b1.clone();
+    forged.txs = vec![Tx::from_static(b"forged")];
+    let resp = SyncResponse { blocks: vec![forged], last_cert: None };
+    let out = step(&mut e, 20, Input::Synced { from: net.id(2), response: resp });
+    assert!(matches!(&out[0], Action::Invalid { reason, .. } if reason.contains("payload_root")), "{out:?}");
+    assert!(!out.iter().any(|a| matches!(a, Action::PersistBlock(_))));
+}
+
+/// A sync answer may only carry certified blocks: a block that neither the
+/// next block's justify, the answer's certificate nor our target certifies
+/// is not stored.
+#[test]
+fn synced_uncertified_block_is_not_stored() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
+    let q1 = net.qc(&b1, &[0, 1, 2]);
+    let b2 = net.block(&b1, &q1, 2, vec![]);
+    deliver(&mut e, 10, net.id(2), proposal(&b2, None)); // target: b1
+    let sibling = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::from_static(b"sibling")]);
+    let resp = SyncResponse { blocks: vec![sibling.clone()], last_cert: None };
+    let out = step(&mut e, 20, Input::Synced { from: net.id(2), response: resp });
+    assert!(!out.iter().any(|a| matches!(a, Action::PersistBlock(_))), "{out:?}");
+    // Two unlinked blocks are not a chain: refused and reported.
+    let other = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::from_static(b"other")]);
+    let resp = SyncResponse { blocks: vec![sibling, other], last_cert: None };
+    let out = step(&mut e, 30, Input::Synced { from: net.id(2), response: resp });
+    assert!(matches!(&out[..], [Action::Invalid { reason, .. }] if reason.contains("not a chain")), "{out:?}");
+}
+
+/// After a leader is caught equivocating in a round, its further proposals
+/// in that round are ignored (bounded work and storage against a Byzantine
+/// leader signing many blocks).
+#[test]
+fn third_proposal_of_an_equivocating_leader_is_ignored() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    for (i, tag) in [b"a".as_slice(), b"b", b"c"].into_iter().enumerate() {
+        let b = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::copy_from_slice(tag)]);
+        let out = deliver(&mut e, 10 + i as u64, net.id(1), proposal(&b, None));
+        match i {
+            0 => assert!(out.iter().any(|a| matches!(a, Action::PersistBlock(_)))),
+            1 => assert!(matches!(out[0], Action::Evidence(_))),
+            _ => assert!(out.is_empty(), "{out:?}"),
+        }
+    }
+}
+
+/// A Byzantine validator's repeated double votes in one round yield one
+/// piece of evidence, not one per vote.
+#[test]
+fn repeated_double_votes_yield_one_evidence() {
+    let net = Net::new();
+    let mut e = net.engine(2);
+    let mut evidence = 0;
+    for tag in [b"a".as_slice(), b"b", b"c", b"d"] {
+        let b = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::copy_from_slice(tag)]);
+        let out = deliver(&mut e, 10, net.id(3), vote_msg(net.vote(3, &b)));
+        evidence += out.iter().filter(|a| matches!(a, Action::Evidence(_))).count();
+    }
+    assert_eq!(evidence, 1);
 }

@@ -8,7 +8,7 @@
 
 use crate::types::{Evidence, QuorumCert, Round, SignerBitmap, ValidatorId, ValidatorSet, Vote, VoteData};
 use crate::verify::Verified;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// How many rounds ahead of the current one votes are kept.
 pub const FUTURE_ROUNDS: Round = 64;
@@ -18,6 +18,8 @@ struct RoundVotes {
     by_author: HashMap<ValidatorId, Vote>,
     by_data: HashMap<VoteData, u64>,
     qc_formed: bool,
+    /// Authors already caught double voting in this round (one evidence each).
+    equivocated: HashSet<ValidatorId>,
 }
 
 /// What adding a vote produced.
@@ -25,7 +27,8 @@ struct RoundVotes {
 pub enum VoteOutcome {
     /// Counted, no quorum yet (or already formed).
     Counted,
-    /// Already had this exact vote.
+    /// Already had this exact vote (or already have evidence against its author
+    /// for this round).
     Duplicate,
     /// Outside the window of rounds kept.
     OutOfWindow,
@@ -44,12 +47,12 @@ impl VoteCollector {
     pub fn add(&mut self, vote: Verified<Vote>, current: Round, validators: &ValidatorSet) -> VoteOutcome {
         let vote = vote.into_inner();
         let round = vote.data.round;
-        if round + 1 < current || round > current + FUTURE_ROUNDS {
+        if round.saturating_add(1) < current || round > current.saturating_add(FUTURE_ROUNDS) {
             return VoteOutcome::OutOfWindow;
         }
         let rv = self.rounds.entry(round).or_default();
         if let Some(prev) = rv.by_author.get(&vote.author) {
-            if prev.data == vote.data {
+            if prev.data == vote.data || !rv.equivocated.insert(vote.author) {
                 return VoteOutcome::Duplicate;
             }
             return VoteOutcome::Equivocation(Box::new(Evidence::DoubleVote {

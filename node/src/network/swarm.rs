@@ -39,7 +39,12 @@ struct Task {
     dialing: HashSet<Multiaddr>,
     connected: HashMap<PeerId, Multiaddr>,
     sync_requests: HashMap<OutboundRequestId, PeerId>,
+    /// Bounds the sync requests served at once (each reads the store).
+    sync_permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// Sync requests served concurrently at most.
+const MAX_SYNC_SERVING: usize = 4;
 
 /// Starts the network on the current tokio runtime.
 pub fn spawn(
@@ -96,6 +101,7 @@ pub fn spawn(
         dialing: HashSet::new(),
         connected: HashMap::new(),
         sync_requests: HashMap::new(),
+        sync_permits: Arc::new(tokio::sync::Semaphore::new(MAX_SYNC_SERVING)),
     };
     tokio::spawn(task.run(cmd_rx, cfg.dial_interval, shutdown));
     info!(peer_id = %local, listen = %cfg.listen, "p2p network started");
@@ -243,11 +249,17 @@ impl Task {
                     Ok(r) => r,
                     Err(e) => return self.handler.invalid(peer, format!("undecodable sync request: {e}")),
                 };
+                let Ok(permit) = self.sync_permits.clone().try_acquire_owned() else {
+                    // At capacity: drop it; the peer times out and asks another.
+                    debug!(%peer, "sync request dropped: already serving the maximum");
+                    return;
+                };
                 let handler = self.handler.clone();
                 let reply = self.cmd_tx.clone();
                 tokio::task::spawn_blocking(move || {
                     let resp = handler.serve_sync(req);
                     let _ = reply.blocking_send(Command::SyncReply { channel, bytes: canonical::encode(&resp) });
+                    drop(permit);
                 });
             }
             request_response::Event::Message {

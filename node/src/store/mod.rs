@@ -142,7 +142,8 @@ pub enum StoreError {
     /// The database was written with another layout.
     #[error(
         "data directory {} was written by store schema version {found}; this build reads version {expected}; \
-         run a build that reads version {found}, or move the directory aside and resync from peers",
+         run a build that reads version {found}. Do not delete it: it holds this validator's signing (safety) \
+         state, and a validator that forgets it can sign two conflicting votes",
         path.display()
     )]
     Schema {
@@ -169,8 +170,9 @@ pub enum StoreError {
     },
     /// A stored value failed to decode, or records that must agree do not.
     #[error(
-        "the store is corrupt: {what}; restore the data directory from a backup, or move it aside and resync \
-         from peers"
+        "the store is corrupt: {what}. Do not delete or roll back the data directory: it holds this validator's \
+         signing (safety) state, and a validator restarted with an older or empty one can sign two conflicting \
+         votes"
     )]
     Corrupt {
         /// What failed: the tree and key, or the records that disagree.

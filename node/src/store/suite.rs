@@ -150,6 +150,8 @@ impl Fixture {
             highest_timeout_round: 0,
             last_proposed_round: 0,
             last_vote: Some(vote),
+            high_qc: block.justify.as_quorum().cloned(),
+            highest_tc: None,
         })
     }
 }

@@ -44,10 +44,14 @@ impl MemStore {
     }
 
     /// The app hash after applying `block` on top of `prev` (the simulator's
-    /// application: a hash chain over the payload).
+    /// application: a hash chain over the transactions themselves, so a block
+    /// whose transactions were swapped gives a different hash).
     pub fn next_app_hash(prev: &Hash, block: &Block) -> Hash {
         let mut h = Hasher::with_domain(b"phalanx/sim-app/v1\0");
-        h.update(prev.as_bytes()).update(block.header.payload_root.as_bytes());
+        h.update(prev.as_bytes());
+        for tx in &block.txs {
+            h.update(&(tx.len() as u64).to_le_bytes()).update(tx);
+        }
         h.finish()
     }
 }
