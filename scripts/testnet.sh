@@ -26,6 +26,13 @@ rpc_of() { # rpc address of node $1, from its node.toml
 
 count_nodes() { ls -d "$DATA"/node* 2>/dev/null | wc -l; }
 
+node_running() { # is node $1 running (started by this script)?
+    local f="$DATA/pids/node$1.pid"
+    [ -f "$f" ] || return 1
+    local pid; pid=$(cat "$f")
+    kill -0 "$pid" 2>/dev/null && grep -q phalanx "/proc/$pid/cmdline" 2>/dev/null
+}
+
 running_pids() {
     for f in "$DATA"/pids/*.pid; do
         [ -e "$f" ] || continue
@@ -49,32 +56,37 @@ build() {
 }
 
 up() {
-    local n=4
+    local n=4 explicit_n=0
     while [ $# -gt 0 ]; do
         case "$1" in
-            -n) [ $# -ge 2 ] || die "-n needs a number"; n=$2; shift 2 ;;
-            -n*) n=${1#-n}; shift ;;
+            -n) [ $# -ge 2 ] || die "-n needs a number"; n=$2; explicit_n=1; shift 2 ;;
+            -n*) n=${1#-n}; explicit_n=1; shift ;;
             *) die "unknown option for up: $1 (usage: up [-n N])" ;;
         esac
     done
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "-n must be a positive number, got '$n'"
-    if [ -n "$(running_pids)" ]; then
-        echo "testnet: already running ($(running_pids | wc -l) nodes under $DATA); use 'status', or 'down' first"
+    if [ -d "$DATA/node0" ] && [ "$(running_pids | wc -l)" -eq "$(count_nodes)" ]; then
+        echo "testnet: already running ($(count_nodes) nodes under $DATA); use 'status', or 'down' first"
         exit 0
     fi
     build
     if [ -d "$DATA/node0" ]; then
         local have; have=$(count_nodes)
-        [ "$have" -eq "$n" ] || die "$DATA holds a testnet of $have nodes, not $n; run 'reset' first"
-        echo "testnet: restarting the existing $n-node testnet in $DATA"
+        if [ "$have" -ne "$n" ] && [ "$explicit_n" -eq 1 ]; then
+            die "$DATA holds a testnet of $have nodes, not $n; run 'reset' first"
+        fi
+        n=$have
+        echo "testnet: starting the stopped nodes of the existing $n-node testnet in $DATA"
     else
         "$BIN" testnet -n "$n" --output "$DATA" --base-port "$BASE_PORT" >/dev/null
         echo "testnet: created $n validator homes in $DATA"
     fi
     mkdir -p "$DATA/logs" "$DATA/pids"
     for ((i = 0; i < n; i++)); do
+        if node_running "$i"; then continue; fi
         nohup "$BIN" start --home "$DATA/node$i" >>"$DATA/logs/node$i.log" 2>&1 &
         echo $! >"$DATA/pids/node$i.pid"
+        echo "testnet: started node$i (pid $!)"
     done
     echo -n "testnet: waiting for blocks"
     local deadline=$((SECONDS + 90))

@@ -85,7 +85,10 @@ pub use sled_store::SledStore;
 /// The layout version this build reads and writes. Bump it whenever a key or
 /// value encoding changes; a store of another version is refused, never
 /// misread.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// History: 1, the first layout; 2, the HotStuff safety state also carries
+/// the highest QC and TC (a version 1 store is refused, never misread).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What one committed block changes, written atomically by
 /// [`ChainStore::commit`].
