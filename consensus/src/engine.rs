@@ -12,7 +12,7 @@
 //! - a [`Action::Commit`] is applied and durable before clients are told.
 
 use crate::types::{
-    Block, BlockId, CertifiedBlock, Evidence, Height, Millis, Proposal, Round, Timeout, Tx, ValidatorId, Vote,
+    Block, BlockId, CertifiedBlock, Evidence, Height, Millis, Proposal, Round, SyncInfo, Timeout, Tx, ValidatorId, Vote,
 };
 use phalanx_crypto::Hash;
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,8 @@ pub enum HotStuffMsg {
     Proposal(Box<Proposal>),
     Vote(Vote),
     Timeout(Box<Timeout>),
+    /// Certificates for a peer that is behind (answer to a stale timeout).
+    SyncInfo(Box<SyncInfo>),
 }
 
 /// What an engine persists to stay safe across restarts.

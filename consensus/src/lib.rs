@@ -17,3 +17,7 @@ pub mod types;
 pub mod verify;
 
 pub use engine::{Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, Recovery, SafetyState, TimerId};
+
+/// True when built with `unsafe-test-hooks` (the simulator's broken engines).
+/// A validator built this way says so loudly at start.
+pub const UNSAFE_TEST_HOOKS: bool = cfg!(feature = "unsafe-test-hooks");

@@ -256,6 +256,9 @@ pub struct ValidatorSet {
     validators: Vec<Validator>,
     index: BTreeMap<ValidatorId, usize>,
     total_power: u64,
+    /// Always false in a validator; true only in the simulator's
+    /// deliberately broken engines (feature `unsafe-test-hooks`).
+    majority_quorum: bool,
 }
 
 /// Why a validator set could not be built.
@@ -290,7 +293,7 @@ impl ValidatorSet {
         if total > u64::MAX / 4 {
             return Err(ValidatorSetError::Overflow);
         }
-        Ok(ValidatorSet { validators, index, total_power: total })
+        Ok(ValidatorSet { validators, index, total_power: total, majority_quorum: false })
     }
 
     /// A set of `keys` with equal power 1 (tests and the simulator).
@@ -324,7 +327,19 @@ impl ValidatorSet {
     }
     /// The least power that is more than 2/3 of the total.
     pub fn quorum_power(&self) -> u64 {
+        if self.majority_quorum {
+            return self.majority_power();
+        }
         self.total_power * 2 / 3 + 1
+    }
+
+    /// The same set with quorums of a bare majority instead of more than 2/3
+    /// (unsafe against Byzantine validators). Exists only to show the
+    /// simulator's checkers catch a broken engine.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn with_majority_quorum_for_tests(mut self) -> ValidatorSet {
+        self.majority_quorum = true;
+        self
     }
     /// The least power that is more than 1/3 of the total (at least one
     /// honest validator among any set with this much power).
@@ -469,6 +484,14 @@ impl TimeoutCert {
     pub fn highest_hqc_round(&self) -> Round {
         self.high_qc_rounds.iter().copied().max().unwrap_or(0)
     }
+}
+
+/// A validator's highest certificates, sent (unsigned; each certificate
+/// authenticates itself) to a peer that is behind, so it catches up at once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncInfo {
+    pub high_qc: QuorumCert,
+    pub last_tc: Option<TimeoutCert>,
 }
 
 /// A leader's proposal: a block, and the TC that let the leader enter this

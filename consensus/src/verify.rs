@@ -14,7 +14,7 @@ use crate::types::{
     Block, BlockId, Certificate, Proposal, QuorumCert, Round, SignerBitmap, Timeout, TimeoutCert, TimeoutData,
     ValidatorId, ValidatorSet, Vote, VoteData, payload_root,
 };
-use phalanx_crypto::{Domain, Hash, PublicKey, Signature, SignedMessage, signing_message, verify_batch};
+use phalanx_crypto::{Domain, Hash, PreparedKey, Signature, signing_message, verify_batch_prepared};
 use std::collections::HashSet;
 use std::ops::Deref;
 
@@ -78,13 +78,21 @@ const CACHE_MAX: usize = 4096;
 pub struct Verifier {
     chain_id: String,
     validators: ValidatorSet,
+    /// Each validator's key, decompressed once, by position.
+    keys: Vec<PreparedKey>,
     genesis_qc: QuorumCert,
     verified: HashSet<Hash>,
 }
 
 impl Verifier {
     pub fn new(chain_id: String, validators: ValidatorSet, genesis_qc: QuorumCert) -> Verifier {
-        Verifier { chain_id, validators, genesis_qc, verified: HashSet::new() }
+        let keys = validators.iter().map(|v| PreparedKey::new(&v.id).expect("validator keys are valid")).collect();
+        Verifier { chain_id, validators, keys, genesis_qc, verified: HashSet::new() }
+    }
+
+    /// The prepared key of a validator.
+    fn key_of(&self, id: &ValidatorId) -> Result<&PreparedKey, VerifyError> {
+        self.validators.position(id).map(|p| &self.keys[p]).ok_or(VerifyError::NotAValidator(*id))
     }
 
     pub fn validators(&self) -> &ValidatorSet {
@@ -104,7 +112,7 @@ impl Verifier {
 
     /// The signers named by a bitmap, checked against the set, with their
     /// total power.
-    fn signers(&self, bitmap: &SignerBitmap, signatures: usize) -> Result<Vec<PublicKey>, VerifyError> {
+    fn signers(&self, bitmap: &SignerBitmap, signatures: usize) -> Result<Vec<usize>, VerifyError> {
         let n = self.validators.len();
         if bitmap.byte_len() > n.div_ceil(8) {
             return Err(VerifyError::SignerOutOfRange(bitmap.byte_len() * 8));
@@ -113,7 +121,7 @@ impl Verifier {
         let mut power = 0;
         for pos in bitmap.iter() {
             let v = self.validators.get(pos).ok_or(VerifyError::SignerOutOfRange(pos))?;
-            keys.push(v.id);
+            keys.push(pos);
             power += v.power;
         }
         if keys.len() != signatures {
@@ -126,16 +134,15 @@ impl Verifier {
         Ok(keys)
     }
 
-    fn batch(&self, msgs: &[Vec<u8>], sigs: &[Signature], keys: &[PublicKey]) -> Result<(), VerifyError> {
-        let items: Vec<SignedMessage<'_>> = msgs
-            .iter()
-            .zip(sigs)
-            .zip(keys)
-            .map(|((m, s), k)| SignedMessage { message: m, signature: s, signer: k })
-            .collect();
-        verify_batch(&items).map_err(|e| match e {
-            phalanx_crypto::CryptoError::BadSignatureInBatch { index } => VerifyError::BadSignature(keys[index]),
-            _ => VerifyError::BadSignature(keys[0]),
+    fn batch(&self, msgs: &[Vec<u8>], sigs: &[Signature], positions: &[usize]) -> Result<(), VerifyError> {
+        let items: Vec<(&[u8], &Signature, &PreparedKey)> =
+            msgs.iter().zip(sigs).zip(positions).map(|((m, s), &p)| (m.as_slice(), s, &self.keys[p])).collect();
+        verify_batch_prepared(&items).map_err(|e| {
+            let index = match e {
+                phalanx_crypto::CryptoError::BadSignatureInBatch { index } => index,
+                _ => 0,
+            };
+            VerifyError::BadSignature(*self.keys[positions[index]].public())
         })
     }
 
@@ -156,8 +163,19 @@ impl Verifier {
         Ok(())
     }
 
-    /// Checks a timeout certificate, including its high QC.
+    /// Checks a timeout certificate, including its high QC. Remembered by
+    /// digest: every timeout carries its sender's last TC.
     pub fn verify_tc(&mut self, tc: &TimeoutCert) -> Result<(), VerifyError> {
+        let digest = Hash::digest(&phalanx_crypto::codec::encode(tc));
+        if self.verified.contains(&digest) {
+            return Ok(());
+        }
+        self.verify_tc_uncached(tc)?;
+        self.remember(digest);
+        Ok(())
+    }
+
+    fn verify_tc_uncached(&mut self, tc: &TimeoutCert) -> Result<(), VerifyError> {
         if tc.high_qc_rounds.len() != tc.signatures.len() {
             return Err(VerifyError::SignatureCountMismatch {
                 signers: tc.high_qc_rounds.len(),
@@ -186,10 +204,7 @@ impl Verifier {
 
     /// Checks a vote's author and signature.
     pub fn verify_vote(&self, vote: Vote) -> Result<Verified<Vote>, VerifyError> {
-        if !self.validators.contains(&vote.author) {
-            return Err(VerifyError::NotAValidator(vote.author));
-        }
-        vote.author
+        self.key_of(&vote.author)?
             .verify(Domain::Vote, &self.chain_id, &vote.data.signing_body(), &vote.signature)
             .map_err(|_| VerifyError::BadSignature(vote.author))?;
         Ok(Verified(vote))
@@ -197,15 +212,12 @@ impl Verifier {
 
     /// Checks a timeout's author, signature, high QC and attached TC.
     pub fn verify_timeout(&mut self, t: Timeout) -> Result<Verified<Timeout>, VerifyError> {
-        if !self.validators.contains(&t.author) {
-            return Err(VerifyError::NotAValidator(t.author));
-        }
+        let key = self.key_of(&t.author)?.clone();
         if t.high_qc.round() >= t.round {
             return Err(VerifyError::CertNotBelowRound { qc: t.high_qc.round(), round: t.round });
         }
         let body = TimeoutData { round: t.round, high_qc_round: t.high_qc.round() }.signing_body();
-        t.author
-            .verify(Domain::Timeout, &self.chain_id, &body, &t.signature)
+        key.verify(Domain::Timeout, &self.chain_id, &body, &t.signature)
             .map_err(|_| VerifyError::BadSignature(t.author))?;
         self.verify_qc(&t.high_qc)?;
         if let Some(tc) = &t.last_tc {
@@ -223,12 +235,9 @@ impl Verifier {
         if h.chain_id != self.chain_id {
             return Err(VerifyError::WrongChain { got: h.chain_id.clone(), want: self.chain_id.clone() });
         }
-        if !self.validators.contains(&h.proposer) {
-            return Err(VerifyError::NotAValidator(h.proposer));
-        }
-        if !block.verify_signature() {
-            return Err(VerifyError::BadSignature(h.proposer));
-        }
+        self.key_of(&h.proposer)?
+            .verify(Domain::Proposal, &h.chain_id, block.id().as_bytes(), &block.signature)
+            .map_err(|_| VerifyError::BadSignature(h.proposer))?;
         // The id (and so every signature and certificate) covers the header
         // only; the transactions are bound to it through payload_root.
         if h.payload_root != payload_root(&block.txs) {

@@ -267,6 +267,70 @@ fn rand_seed() -> [u8; 32] {
     seed
 }
 
+/// A public key decompressed once, for verifying many signatures by the
+/// same signer (decompression is about a third of a verification).
+#[derive(Clone)]
+pub struct PreparedKey {
+    public: PublicKey,
+    key: VerifyingKey,
+}
+
+impl PreparedKey {
+    pub fn new(public: &PublicKey) -> Result<PreparedKey, CryptoError> {
+        Ok(PreparedKey { public: *public, key: public.verifying_key()? })
+    }
+
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Verifies `signature` over `body` in `domain` on `chain_id`.
+    pub fn verify(
+        &self,
+        domain: Domain,
+        chain_id: &str,
+        body: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let msg = signing_message(domain, chain_id, body);
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.key.verify(&msg, &sig).map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+impl fmt::Debug for PreparedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PreparedKey({})", self.public.short())
+    }
+}
+
+/// Batch verification with prepared keys: `items` are (full signing
+/// message, signature, signer). See [`verify_batch`].
+pub fn verify_batch_prepared(items: &[(&[u8], &Signature, &PreparedKey)]) -> Result<(), CryptoError> {
+    let keys: Vec<VerifyingKey> = items.iter().map(|(_, _, k)| k.key).collect();
+    let msgs: Vec<&[u8]> = items.iter().map(|(m, _, _)| *m).collect();
+    let sigs: Vec<Signature> = items.iter().map(|(_, s, _)| **s).collect();
+    batch_or_find(&msgs, &sigs, &keys)
+}
+
+fn batch_or_find(msgs: &[&[u8]], sigs: &[Signature], keys: &[VerifyingKey]) -> Result<(), CryptoError> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let sigs: Vec<ed25519_dalek::Signature> = sigs.iter().map(|s| ed25519_dalek::Signature::from_bytes(&s.0)).collect();
+    if ed25519_dalek::verify_batch(msgs, &sigs, keys).is_ok() {
+        return Ok(());
+    }
+    for (index, ((m, s), k)) in msgs.iter().zip(&sigs).zip(keys).enumerate() {
+        if k.verify(m, s).is_err() {
+            return Err(CryptoError::BadSignatureInBatch { index });
+        }
+    }
+    // The batch failed but every signature passes alone: treat as invalid
+    // (cannot happen for honestly produced signatures).
+    Err(CryptoError::BadSignatureInBatch { index: 0 })
+}
+
 /// One item of a batch verification: a full signing message (see
 /// [`signing_message`]), its signature and its signer.
 #[derive(Clone, Debug)]
@@ -289,19 +353,8 @@ pub fn verify_batch(items: &[SignedMessage<'_>]) -> Result<(), CryptoError> {
         keys.push(item.signer.verifying_key().map_err(|_| CryptoError::BadSignatureInBatch { index })?);
     }
     let msgs: Vec<&[u8]> = items.iter().map(|i| i.message).collect();
-    let sigs: Vec<ed25519_dalek::Signature> =
-        items.iter().map(|i| ed25519_dalek::Signature::from_bytes(&i.signature.0)).collect();
-    if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
-        return Ok(());
-    }
-    for (index, ((m, s), k)) in msgs.iter().zip(&sigs).zip(&keys).enumerate() {
-        if k.verify(m, s).is_err() {
-            return Err(CryptoError::BadSignatureInBatch { index });
-        }
-    }
-    // The batch failed but every signature passes alone: treat as invalid
-    // (cannot happen for honestly produced signatures).
-    Err(CryptoError::BadSignatureInBatch { index: 0 })
+    let sigs: Vec<Signature> = items.iter().map(|i| *i.signature).collect();
+    batch_or_find(&msgs, &sigs, &keys)
 }
 
 #[cfg(test)]

@@ -23,5 +23,8 @@ mod keys;
 mod merkle;
 
 pub use hash::{Hash, Hasher};
-pub use keys::{CryptoError, Domain, Keypair, PublicKey, Signature, SignedMessage, signing_message, verify_batch};
+pub use keys::{
+    CryptoError, Domain, Keypair, PreparedKey, PublicKey, Signature, SignedMessage, signing_message, verify_batch,
+    verify_batch_prepared,
+};
 pub use merkle::merkle_root;

@@ -289,6 +289,7 @@ fn log_signed(msg: &ConsensusMsg) {
             debug!(target: "phalanx::votes", round = p.block.round(), block = %p.block.id(), "proposal sent")
         }
         HotStuffMsg::Timeout(t) => debug!(target: "phalanx::votes", round = t.round, "timeout sent"),
+        HotStuffMsg::SyncInfo(_) => {}
     }
 }
 

@@ -157,6 +157,11 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
             genesis.consensus.protocol.to_string()
         );
     }
+    if phalanx_consensus::UNSAFE_TEST_HOOKS {
+        tracing::warn!(
+            "this binary was built with the consensus crate's unsafe-test-hooks feature (a workspace test build); do not run it as a production validator"
+        );
+    }
     let (store, genesis_block) = open_store(&loaded)?;
     let store: Arc<dyn ChainStore> = store;
     let app = Arc::new(KvApp::new(genesis.chain_id.clone(), genesis.consensus.tx_max_bytes as usize));

@@ -30,8 +30,8 @@ use crate::engine::{
 };
 use crate::smr::PayloadVerifier;
 use crate::types::{
-    Block, BlockHeader, BlockId, Certificate, Height, Millis, Proposal, QuorumCert, Round, Timeout, TimeoutCert, Tx,
-    ValidatorId, ValidatorSet, Vote, payload_root,
+    Block, BlockHeader, BlockId, Certificate, Height, Millis, Proposal, QuorumCert, Round, SyncInfo, Timeout,
+    TimeoutCert, Tx, ValidatorId, ValidatorSet, Vote, payload_root,
 };
 use crate::verify::{Verified, Verifier, genesis_qc, justify_qc};
 use phalanx_crypto::{Hash, Keypair, Signature};
@@ -74,6 +74,10 @@ struct Proposing {
     round: Round,
     ticket: u64,
     started_at: Millis,
+    /// The block the outstanding payload request was made for: the payload
+    /// skips that block's uncommitted ancestors' transactions, so it only
+    /// fits a proposal on that same parent.
+    parent: BlockId,
 }
 
 /// A HotStuff validator's consensus state.
@@ -96,6 +100,11 @@ pub struct HotStuff {
     /// Rounds whose leader was caught equivocating: its further proposals in
     /// that round are ignored.
     equivocated: BTreeSet<Round>,
+    /// The round up to which each peer was last sent our certificates.
+    helped: BTreeMap<ValidatorId, Round>,
+    /// Always true in a validator; false only in the simulator's
+    /// deliberately broken engines (feature `unsafe-test-hooks`).
+    consecutive_rounds_to_commit: bool,
     restored: bool,
 }
 
@@ -121,9 +130,40 @@ impl HotStuff {
             pending_vote: None,
             seen_proposals: BTreeMap::new(),
             equivocated: BTreeSet::new(),
+            helped: BTreeMap::new(),
+            consecutive_rounds_to_commit: true,
             restored: false,
             cfg,
         }
+    }
+
+    /// Builds this engine with its lock checks switched off: for the
+    /// simulator's test that its checkers catch an unsafe engine.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn disable_lock_check_for_tests(&mut self) {
+        self.safety.disable_lock_check_for_tests();
+    }
+
+    /// Builds this engine with a 1-chain commit rule (commit a block when its
+    /// child is certified, whatever their rounds): for the simulator's test
+    /// that its checkers catch it.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn commit_without_consecutive_rounds_for_tests(&mut self) {
+        self.consecutive_rounds_to_commit = false;
+    }
+
+    /// Builds this engine so that it votes in rounds it timed out in: for the
+    /// simulator's test that its checkers catch it.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn allow_vote_after_timeout_for_tests(&mut self) {
+        self.safety.allow_vote_after_timeout_for_tests();
+    }
+
+    /// Builds this engine with voting rule 1 (one vote per round) switched
+    /// off: for the simulator's test that its checkers catch it.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn disable_one_vote_per_round_for_tests(&mut self) {
+        self.safety.disable_one_vote_per_round_for_tests();
     }
 
     /// The validator this engine signs for.
@@ -241,7 +281,7 @@ impl HotStuff {
     /// round just before commits B0 and its uncommitted ancestors.
     fn try_commit(&mut self, qc: &QuorumCert, out: &mut Vec<Action>) {
         let Some(b1) = self.tree.get(&qc.block_id()) else { return };
-        if b1.header.parent_round + 1 != b1.round() {
+        if b1.header.parent_round + 1 != b1.round() && self.consecutive_rounds_to_commit {
             return;
         }
         let b0 = b1.parent();
@@ -265,7 +305,7 @@ impl HotStuff {
         self.seen_proposals = self.seen_proposals.split_off(&round.saturating_sub(PROPOSALS_KEEP));
         self.equivocated = self.equivocated.split_off(&round.saturating_sub(PROPOSALS_KEEP));
         if self.leaders.leader(round) == self.me {
-            self.proposing = Some(Proposing { round, ticket: 0, started_at: now });
+            self.proposing = Some(Proposing { round, ticket: 0, started_at: now, parent: BlockId::ZERO });
             self.request_payload(out);
         }
     }
@@ -274,10 +314,12 @@ impl HotStuff {
 
     fn request_payload(&mut self, out: &mut Vec<Action>) {
         let round = self.pacemaker.round();
-        let Some(path) = self.tree.path_from_root(&self.tree.high_qc().block_id()) else { return };
+        let parent = self.tree.high_qc().block_id();
+        let Some(path) = self.tree.path_from_root(&parent) else { return };
         let Some(p) = self.proposing.as_mut().filter(|p| p.round == round) else { return };
         self.next_ticket += 1;
         p.ticket = self.next_ticket;
+        p.parent = parent;
         out.push(Action::RequestPayload {
             ticket: p.ticket,
             max_bytes: self.cfg.block_max_bytes,
@@ -291,6 +333,12 @@ impl HotStuff {
         let Some(p) = self.proposing.as_ref().filter(|p| p.ticket == ticket && p.round == round) else { return };
         let started_at = p.started_at;
         let high = self.tree.high_qc().block_id();
+        if p.parent != high {
+            // A higher QC arrived since the request: this payload may repeat
+            // transactions of the new parent's chain. Ask again.
+            self.request_payload(out);
+            return;
+        }
         let Some(path) = self.tree.path_from_root(&high) else { return };
         let pending_payload = path.iter().any(|id| self.tree.get(id).is_some_and(|b| !b.txs.is_empty()));
         if txs.is_empty() && !pending_payload && now < started_at + self.cfg.empty_block_interval_ms {
@@ -620,6 +668,38 @@ impl HotStuff {
         }
     }
 
+    /// A peer sent its certificates because we looked behind: verify and
+    /// take them in.
+    fn on_sync_info(&mut self, now: Millis, from: ValidatorId, si: SyncInfo, out: &mut Vec<Action>) {
+        if let Err(e) = self.verifier.verify_qc(&si.high_qc) {
+            out.push(Action::Invalid { from, reason: format!("sync info: {e}") });
+            return;
+        }
+        if let Some(tc) = &si.last_tc
+            && let Err(e) = self.verifier.verify_tc(tc)
+        {
+            out.push(Action::Invalid { from, reason: format!("sync info: {e}") });
+            return;
+        }
+        if let Some(tc) = si.last_tc {
+            self.process_tc(now, tc, Some(from), out);
+        }
+        self.process_qc(now, si.high_qc, Some(from), out);
+    }
+
+    /// Answers a peer stuck in an older round with our certificates, at
+    /// most once per peer per round (it would otherwise learn them only when
+    /// someone rebroadcasts a timeout, up to a full round timeout later).
+    fn help_laggard(&mut self, peer: ValidatorId, their_round: Round, out: &mut Vec<Action>) {
+        let round = self.pacemaker.round();
+        if their_round >= round || peer == self.me || self.helped.get(&peer).is_some_and(|r| *r >= round) {
+            return;
+        }
+        self.helped.insert(peer, round);
+        let si = SyncInfo { high_qc: self.tree.high_qc().clone(), last_tc: self.pacemaker.last_tc().cloned() };
+        out.push(Action::Send { to: peer, msg: ConsensusMsg::HotStuff(HotStuffMsg::SyncInfo(Box::new(si))) });
+    }
+
     fn on_timeout_msg(&mut self, now: Millis, from: ValidatorId, t: Timeout, out: &mut Vec<Action>) {
         let round = t.round;
         let vt = match self.verifier.verify_timeout(t) {
@@ -633,6 +713,7 @@ impl HotStuff {
             self.process_tc(now, tc, Some(vt.author), out);
         }
         self.process_qc(now, vt.high_qc.clone(), Some(vt.author), out);
+        self.help_laggard(vt.author, round, out);
         if let Some(tc) = self.pacemaker.add_timeout(vt, &self.cfg.validators) {
             self.process_tc(now, tc, Some(from), out);
             return;
@@ -703,6 +784,10 @@ impl HotStuff {
             }
             last_height = Some(height);
         }
+        // The synced blocks' QCs may be above our round: enter the round after
+        // the highest (the pacemaker's rule for any QC).
+        let hqc_round = self.tree.high_qc().round();
+        self.enter_round(now, hqc_round + 1, true, out);
         self.continue_sync(now, target, last_height, out);
     }
 
@@ -826,6 +911,7 @@ impl Engine for HotStuff {
                 HotStuffMsg::Proposal(p) => self.on_proposal(now, from, *p, out),
                 HotStuffMsg::Vote(v) => self.on_vote(now, from, v, out),
                 HotStuffMsg::Timeout(t) => self.on_timeout_msg(now, from, *t, out),
+                HotStuffMsg::SyncInfo(si) => self.on_sync_info(now, from, *si, out),
             },
             Input::Timer(TimerId::Round) => self.on_round_timer(now, out),
             Input::Timer(TimerId::Propose) => self.request_payload(out),

@@ -74,15 +74,46 @@ pub struct SafetyRules {
     key: Keypair,
     chain_id: String,
     data: SafetyData,
+    /// Always true in a validator; false only in the simulator's deliberately
+    /// broken engines (feature `unsafe-test-hooks`).
+    check_lock: bool,
+    /// Always true in a validator; see `check_lock`.
+    one_vote_per_round: bool,
+    /// Always true in a validator; see `check_lock`.
+    no_vote_after_timeout: bool,
 }
 
 impl SafetyRules {
     pub fn new(key: Keypair, chain_id: String, data: SafetyData) -> SafetyRules {
-        SafetyRules { key, chain_id, data }
+        SafetyRules { key, chain_id, data, check_lock: true, one_vote_per_round: true, no_vote_after_timeout: true }
     }
 
     pub fn data(&self) -> &SafetyData {
         &self.data
+    }
+
+    /// Switches off the lock checks (voting rule 2's TC case and timeout rule
+    /// 2). Exists only to show the simulator's checkers catch a broken engine.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn disable_lock_check_for_tests(&mut self) {
+        self.check_lock = false;
+    }
+
+    /// Lets a validator vote in a round it timed out in (the timeout no longer
+    /// raises `last_voted_round`), which lets a TC carry a high QC below the
+    /// lock of validators that voted. Exists only to show the simulator's
+    /// checkers catch a broken engine.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn allow_vote_after_timeout_for_tests(&mut self) {
+        self.no_vote_after_timeout = false;
+    }
+
+    /// Switches off voting rule 1 (one vote per round): a later, different
+    /// block of the same round gets a vote too. Exists only to show the
+    /// simulator's checkers catch a broken engine.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn disable_one_vote_per_round_for_tests(&mut self) {
+        self.one_vote_per_round = false;
     }
 
     /// Replaces the state with what the store recovered.
@@ -129,11 +160,12 @@ impl SafetyRules {
         }
         let round = data.round;
         let qc_round = data.parent_round;
-        if round <= self.data.last_voted_round {
+        if round < self.data.last_voted_round || (round == self.data.last_voted_round && self.one_vote_per_round) {
             return Err(SafetyError::RoundNotNewer { round, last_voted_round: self.data.last_voted_round });
         }
         let follows_qc = round == qc_round + 1;
-        let follows_tc = tc.is_some_and(|tc| round == tc.round + 1 && qc_round >= tc.highest_hqc_round());
+        let follows_tc =
+            tc.is_some_and(|tc| round == tc.round + 1 && (qc_round >= tc.highest_hqc_round() || !self.check_lock));
         if !follows_qc && !follows_tc {
             return Err(SafetyError::NotSafeToVote { round, qc_round });
         }
@@ -160,7 +192,7 @@ impl SafetyRules {
         if !justified {
             return Err(SafetyError::TimeoutNotJustified { round, qc_round });
         }
-        if qc_round < self.data.one_chain_round {
+        if qc_round < self.data.one_chain_round && self.check_lock {
             return Err(SafetyError::HighQcBelowLock { qc_round, one_chain_round: self.data.one_chain_round });
         }
         if round < self.data.last_voted_round {
@@ -168,7 +200,9 @@ impl SafetyRules {
         }
         let body = TimeoutData { round, high_qc_round: qc_round }.signing_body();
         let signature = self.key.sign(Domain::Timeout, &self.chain_id, &body);
-        self.data.last_voted_round = self.data.last_voted_round.max(round);
+        if self.no_vote_after_timeout {
+            self.data.last_voted_round = self.data.last_voted_round.max(round);
+        }
         self.data.highest_timeout_round = self.data.highest_timeout_round.max(round);
         self.persist(out);
         Ok(Timeout { round, high_qc: high_qc.clone(), author: self.key.public(), signature, last_tc: None })

@@ -748,3 +748,33 @@ fn repeated_double_votes_yield_one_evidence() {
     }
     assert_eq!(evidence, 1);
 }
+
+/// A payload requested for one parent is not used on another: if a higher
+/// QC arrives within the round between the request and the answer (possible
+/// when the round was entered through a TC), the leader asks again, because
+/// the payload skipped only the old parent's chain and could repeat
+/// transactions of the new one.
+#[test]
+fn payload_for_an_outdated_parent_is_requested_again() {
+    let net = Net::new();
+    let mut e = net.engine(3); // leader of round 3
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::from_static(b"in-b1")]);
+    deliver(&mut e, 10, net.id(1), proposal(&b1, None));
+    // TC(2) whose signers knew only the genesis QC brings us to round 3.
+    let tc2 = net.tc(2, &net.gqc(), &[0, 1, 2]);
+    let si = crate::types::SyncInfo { high_qc: net.gqc(), last_tc: Some(tc2) };
+    let out = deliver(&mut e, 20, net.id(0), ConsensusMsg::HotStuff(HotStuffMsg::SyncInfo(Box::new(si))));
+    assert!(
+        matches!(out.last(), Some(Action::RequestPayload { ticket: 1, exclude, .. }) if exclude.is_empty()),
+        "{out:?}"
+    );
+    // Within round 3, a timeout for round 2 brings the QC of b1.
+    let q1 = net.qc(&b1, &[0, 1, 2]);
+    deliver(&mut e, 30, net.id(0), timeout_msg(net.timeout(0, 2, &q1)));
+    assert_eq!(e.round(), 3);
+    let out = step(&mut e, 40, Input::Payload { ticket: 1, txs: vec![Tx::from_static(b"in-b1")] });
+    assert_eq!(
+        out,
+        vec![Action::RequestPayload { ticket: 2, max_bytes: 1 << 20, max_txs: 1000, exclude: vec![b1.id()] }]
+    );
+}

@@ -1,27 +1,40 @@
 //! A deterministic simulator over the real consensus engines.
 //!
-//! The simulator is the second driver of the `Engine` trait (the node is
-//! the first). Time is virtual and one `u64` seed determines everything:
-//! message delays, losses, duplicates, the workload. The same seed gives the
-//! same run, bit for bit; each run's trace is hashed so tests can check
-//! that.
+//! The simulator is the second driver of the `Engine` trait (the node is the
+//! first). Time is virtual and one `u64` seed determines the whole run: the
+//! fault plan (`scenario.rs`), every message delay, loss and duplicate, the
+//! crash points and the workload. The same seed gives the same run, bit for
+//! bit; the whole event trace is hashed so that is checked, not assumed.
 //!
-//! Checkers watch every commit: agreement (no two nodes commit different
-//! blocks at one height), chain integrity (each node's commits extend its
-//! chain one height at a time), and no transaction committed twice.
+//! Checkers (`checkers/`, one invariant per file) watch every message an
+//! instance sends and every block it commits; the first violation stops the
+//! run and is reported with its step, a readable trace tail and the command
+//! that replays it. `runner.rs` runs many seeds on all cores and summarises.
+//!
+//! What a crash erases and what it keeps mirrors the node exactly: a crashed
+//! instance keeps only what its engine asked to persist (`PersistSafety`,
+//! `PersistBlock`) and what it committed; its engine, timers, mempool and
+//! in-flight inputs are gone, and it restarts from `Input::Restored`.
 
+pub mod checkers;
 mod network;
 mod node;
+pub mod protocol;
+pub mod runner;
+pub mod scenario;
 
 pub use network::{Network, NetworkConfig, Partition};
 pub use node::{MemStore, SimNode};
+pub use protocol::{Broken, FaultModel, HotStuffProtocol, Protocol, Timing};
+pub use runner::{FaultStats, RunSummary, run_seeds};
+pub use scenario::{ByzantineKind, FaultConfig, FaultPlan};
 
-use phalanx_consensus::engine::{Action, ConsensusMsg, Engine, Input, SyncRequest, SyncResponse, TimerId};
-use phalanx_consensus::hotstuff::{EngineConfig, HotStuff, serve_sync};
-use phalanx_consensus::smr::AcceptAll;
-use phalanx_consensus::types::{Block, BlockId, CertifiedBlock, Millis, Tx, ValidatorId, ValidatorSet};
+use checkers::{Checker, Ctx, Liveness, LivenessBound};
+use phalanx_consensus::engine::{Action, ConsensusMsg, HotStuffMsg, Input, SyncRequest, SyncResponse, TimerId};
+use phalanx_consensus::hotstuff::{BlockSource, serve_sync};
+use phalanx_consensus::types::{Block, CertifiedBlock, Millis, Round, Tx, ValidatorId, ValidatorSet};
 use phalanx_crypto::{Hash, Hasher, Keypair};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -31,23 +44,28 @@ use std::sync::Arc;
 pub struct SimConfig {
     pub seed: u64,
     pub validators: usize,
-    /// Virtual time to simulate.
-    pub duration_ms: Millis,
-    pub network: NetworkConfig,
-    /// One client transaction every this many ms (0 = none).
+    pub faults: FaultConfig,
+    /// One client transaction every this many ms (0: none).
     pub tx_interval_ms: Millis,
-    pub timeout_ms_base: Millis,
+    pub timing: Timing,
+    /// Keep the whole trace (not only its tail) in the report.
+    pub full_trace: bool,
+    /// Checkers not to run (by name), to show another one bites alone.
+    pub skip_checkers: Vec<String>,
 }
 
 impl SimConfig {
+    /// Every fault on: one Twins pair, and message-layer adversaries for
+    /// the rest of f (f = (n - 1) / 3).
     pub fn new(seed: u64, validators: usize) -> SimConfig {
         SimConfig {
             seed,
             validators,
-            duration_ms: 20_000,
-            network: NetworkConfig::default(),
-            tx_interval_ms: 10,
-            timeout_ms_base: 500,
+            faults: FaultConfig::full(((validators - 1) / 3).saturating_sub(1)),
+            tx_interval_ms: 20,
+            timing: Timing { timeout_ms_base: 250, timeout_ms_max: 1_000 },
+            full_trace: false,
+            skip_checkers: Vec::new(),
         }
     }
 }
@@ -57,132 +75,188 @@ impl SimConfig {
 pub struct Violation {
     pub invariant: &'static str,
     pub at_ms: Millis,
+    /// Events processed before it.
+    pub step: u64,
     pub detail: String,
 }
 
-/// What a run produced.
+/// What one run produced.
 #[derive(Clone, Debug)]
 pub struct SimReport {
     pub seed: u64,
-    pub violations: Vec<Violation>,
-    /// Highest height committed by any node.
+    pub validators: usize,
+    pub violation: Option<Violation>,
+    /// Highest height committed by an honest instance.
     pub max_height: u64,
-    /// Lowest committed height among live nodes at the end.
-    pub min_height: u64,
     pub committed_txs: usize,
     pub submitted_txs: usize,
     pub events: u64,
-    pub invalid_messages: u64,
-    pub evidence: u64,
-    /// Longest stretch after GST with no new commit anywhere.
-    pub max_commit_gap_ms: Millis,
+    pub faults: FaultStats,
+    /// Worst stretch after GST without a new commit.
+    pub worst_gap_rounds: Round,
+    pub worst_gap_ms: Millis,
+    pub gst_ms: Millis,
     /// SHA-256 over the whole event trace.
     pub trace_hash: Hash,
-    /// The last events, for reading a failure.
-    pub trace_tail: Vec<String>,
+    /// The last events (all of them with `full_trace`).
+    pub trace: Vec<String>,
+    /// The command that replays this run.
+    pub replay: String,
 }
 
 impl SimReport {
     pub fn ok(&self) -> bool {
-        self.violations.is_empty()
+        self.violation.is_none()
+    }
+
+    /// A readable account of a failure.
+    pub fn failure_text(&self) -> String {
+        let Some(v) = &self.violation else { return format!("seed {} passed", self.seed) };
+        format!(
+            "seed {} VIOLATED {} at {} ms (step {}): {}\nfaults: {}\nlast events:\n  {}\nreplay: {}",
+            self.seed,
+            v.invariant,
+            v.at_ms,
+            v.step,
+            v.detail,
+            self.faults.describe(),
+            self.trace.join("\n  "),
+            self.replay
+        )
     }
 }
 
 enum Event {
     Deliver { to: usize, from: ValidatorId, msg: ConsensusMsg },
-    Timer { node: usize, id: TimerId, at: Millis },
-    Local { node: usize, input: Input },
+    Timer { node: usize, id: TimerId, at: Millis, epoch: u64 },
+    Local { node: usize, input: Input, epoch: u64 },
     SyncRequest { to: usize, requester: usize, request: SyncRequest },
-    SyncResponse { to: usize, from: ValidatorId, response: SyncResponse },
+    SyncResponse { to: usize, from: ValidatorId, response: SyncResponse, epoch: u64 },
     Submit { tx: Tx },
+    Crash { node: usize },
+    Restart { node: usize },
+    Partition { group_of: Vec<u8> },
+    Heal,
 }
 
-const TRACE_TAIL: usize = 64;
-/// Debug: keep the whole trace when PHALANX_SIM_FULL_TRACE is set.
-fn full_trace() -> bool {
-    std::env::var_os("PHALANX_SIM_FULL_TRACE").is_some()
-}
+const TRACE_TAIL: usize = 40;
+const REPLAY_HISTORY: usize = 128;
+
+/// The chain id of simulated runs.
+pub const CHAIN_ID: &str = "sim";
 
 /// A simulated network of validators.
 pub struct Simulation {
     cfg: SimConfig,
+    protocol: Arc<dyn Protocol>,
+    plan: FaultPlan,
     now: Millis,
     rng: ChaCha8Rng,
     queue: BTreeMap<(Millis, u64), Event>,
     seq: u64,
     pub nodes: Vec<SimNode>,
+    keys: Vec<Keypair>,
+    validators: ValidatorSet,
+    genesis: Block,
     net: Network,
-    canonical: Vec<BlockId>,
-    committed_txs: BTreeSet<Tx>,
+    honest: Vec<bool>,
+    adversary: Vec<Option<ByzantineKind>>,
+    sent: Vec<VecDeque<(usize, ConsensusMsg)>>,
+    epoch: Vec<u64>,
+    crash_pending: Vec<bool>,
+    checkers: Vec<Box<dyn Checker>>,
+    liveness: Liveness,
     submitted: BTreeSet<Tx>,
-    violations: Vec<Violation>,
-    invalid_messages: u64,
-    evidence: u64,
-    last_commit_ms: Millis,
-    max_gap_ms: Millis,
+    committed_txs: usize,
+    max_height: u64,
+    stats: FaultStats,
+    violation: Option<Violation>,
     trace: Hasher,
     tail: VecDeque<String>,
     events: u64,
 }
 
+fn sim_key(i: usize) -> Keypair {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    Keypair::from_seed(&seed)
+}
+
 impl Simulation {
-    pub fn new(cfg: SimConfig) -> Simulation {
-        let keys: Vec<Keypair> = (0..cfg.validators)
-            .map(|i| {
-                let mut seed = [0u8; 32];
-                seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-                Keypair::from_seed(&seed)
-            })
-            .collect();
-        let ids: Vec<ValidatorId> = keys.iter().map(|k| k.public()).collect();
-        let validators = ValidatorSet::equal(&ids);
+    pub fn new(protocol: Arc<dyn Protocol>, cfg: SimConfig) -> Simulation {
+        let n = cfg.validators;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let plan = FaultPlan::draw(&mut rng, n, protocol.fault_model(), protocol.max_faulty(n), &cfg.faults);
+        let keys: Vec<Keypair> = (0..n).map(sim_key).collect();
+        let validators = ValidatorSet::equal(&keys.iter().map(|k| k.public()).collect::<Vec<_>>());
         let genesis_app_hash = Hash::digest(b"sim genesis");
-        let genesis = Block::genesis("sim", 0, genesis_app_hash, ids[0]);
-        let engine_cfg = EngineConfig {
-            chain_id: "sim".into(),
-            validators,
-            genesis: genesis.clone(),
-            timeout_ms_base: cfg.timeout_ms_base,
-            timeout_ms_max: cfg.timeout_ms_base * 16,
-            block_max_bytes: 1 << 20,
-            block_max_txs: 500,
-            empty_block_interval_ms: cfg.timeout_ms_base / 4,
-            sync_timeout_ms: cfg.timeout_ms_base,
-            sync_max_blocks: 32,
-        };
-        let nodes = keys
-            .into_iter()
-            .map(|k| SimNode {
-                id: k.public(),
-                engine: Box::new(HotStuff::new(engine_cfg.clone(), k, Arc::new(AcceptAll))) as Box<dyn Engine>,
+        let genesis = Block::genesis(CHAIN_ID, 0, genesis_app_hash, keys[0].public());
+        let twins = plan.twin_instances(n);
+        let mut instance_validator: Vec<usize> = (0..n).collect();
+        instance_validator.extend(twins.iter().map(|(v, _)| *v));
+        let kind_of = |v: usize| plan.byzantine.iter().find(|(b, _)| *b == v).map(|(_, k)| *k);
+        let honest: Vec<bool> = instance_validator.iter().map(|&v| kind_of(v).is_none()).collect();
+        let adversary: Vec<Option<ByzantineKind>> =
+            instance_validator.iter().map(|&v| kind_of(v).filter(|k| *k != ByzantineKind::Twins)).collect();
+        let nodes: Vec<SimNode> = instance_validator
+            .iter()
+            .map(|&v| SimNode {
+                id: keys[v].public(),
+                engine: protocol.build(keys[v].clone(), &validators, &genesis, &cfg.timing),
                 store: MemStore::new(genesis.clone(), genesis_app_hash),
                 up: true,
                 timers: BTreeMap::new(),
                 pool: Vec::new(),
                 pool_set: BTreeSet::new(),
             })
-            .collect::<Vec<_>>();
-        let n = nodes.len();
+            .collect();
+        let count = nodes.len();
+        let mut stats = FaultStats::default();
+        for (_, k) in &plan.byzantine {
+            *stats.byzantine.entry(k.name()).or_default() += 1;
+        }
+        stats.partitions = plan.partitions.len() as u64;
+        stats.crashes = plan.crashes.len() as u64;
+        let bound = LivenessBound::for_validators(n, cfg.timing.timeout_ms_max, plan.network.delay_ms_max);
+        let checkers = checkers::standard(bound, CHAIN_ID, &validators, &genesis);
+        let checkers = checkers
+            .into_iter()
+            .filter(|c| c.name() != "liveness" && !cfg.skip_checkers.iter().any(|s| s == c.name()))
+            .collect();
         Simulation {
+            net: Network::new(plan.network.clone(), count),
+            liveness: Liveness::new(bound),
+            protocol,
+            plan,
             now: 0,
-            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            rng,
             queue: BTreeMap::new(),
             seq: 0,
             nodes,
-            net: Network::new(cfg.network.clone(), n),
-            canonical: vec![genesis.id()],
-            committed_txs: BTreeSet::new(),
+            keys,
+            validators,
+            genesis,
+            honest,
+            adversary,
+            sent: vec![VecDeque::new(); count],
+            epoch: vec![0; count],
+            crash_pending: vec![false; count],
+            checkers,
             submitted: BTreeSet::new(),
-            violations: Vec::new(),
-            invalid_messages: 0,
-            evidence: 0,
-            last_commit_ms: 0,
-            max_gap_ms: 0,
+            committed_txs: 0,
+            max_height: 0,
+            stats,
+            violation: None,
             trace: Hasher::with_domain(b"phalanx/sim-trace/v1\0"),
             tail: VecDeque::new(),
             events: 0,
             cfg,
         }
+    }
+
+    /// The plan this seed drew.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
     }
 
     fn schedule(&mut self, at: Millis, ev: Event) {
@@ -193,79 +267,117 @@ impl Simulation {
 
     fn note(&mut self, line: String) {
         self.trace.update(line.as_bytes()).update(b"\n");
-        if self.tail.len() == TRACE_TAIL && !full_trace() {
+        if self.tail.len() == TRACE_TAIL && !self.cfg.full_trace {
             self.tail.pop_front();
         }
         self.tail.push_back(line);
     }
 
-    fn violation(&mut self, invariant: &'static str, detail: String) {
-        self.note(format!("{} VIOLATION {invariant}: {detail}", self.now));
-        self.violations.push(Violation { invariant, at_ms: self.now, detail });
+    fn ctx_round(&self) -> Round {
+        (0..self.nodes.len())
+            .filter(|&i| self.honest[i] && self.nodes[i].up)
+            .map(|i| self.nodes[i].engine.status().round)
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Runs to the configured duration and reports.
+    /// Runs every checker hook `f`; records the first violation.
+    fn check(&mut self, f: impl Fn(&mut dyn Checker, &Ctx<'_>) -> Result<(), String>) {
+        if self.violation.is_some() {
+            return;
+        }
+        let ctx = Ctx {
+            now: self.now,
+            gst: self.plan.network.gst_ms,
+            honest: &self.honest,
+            validators: &self.validators,
+            genesis: &self.genesis,
+            submitted: &self.submitted,
+            honest_round: self.ctx_round(),
+        };
+        let mut found = None;
+        for c in self.checkers.iter_mut() {
+            if let Err(detail) = f(c.as_mut(), &ctx) {
+                found = Some((c.name(), detail));
+                break;
+            }
+        }
+        if found.is_none()
+            && let Err(detail) = f(&mut self.liveness, &ctx)
+        {
+            found = Some(("liveness", detail));
+        }
+        if let Some((invariant, detail)) = found {
+            let step = self.events;
+            self.note(format!("{} VIOLATION {invariant}: {detail}", self.now));
+            self.violation = Some(Violation { invariant, at_ms: self.now, step, detail });
+        }
+    }
+
+    /// Runs to the plan's duration (or the first violation) and reports.
     pub fn run(mut self) -> SimReport {
         for i in 0..self.nodes.len() {
             let recovery = self.nodes[i].store.recovery();
             self.step(i, Input::Restored(Box::new(recovery)));
         }
-        if self.cfg.tx_interval_ms > 0 {
-            let mut t = 0;
-            let mut n = 0u64;
-            while t < self.cfg.duration_ms {
-                let tx = Tx::from(format!("tx-{}-{n}", self.cfg.seed).into_bytes());
-                self.schedule(t, Event::Submit { tx });
-                t += self.cfg.tx_interval_ms;
-                n += 1;
-            }
-        }
+        self.schedule_plan();
         while let Some(((at, _), ev)) = self.queue.pop_first() {
-            if at > self.cfg.duration_ms {
+            if at > self.plan.duration_ms || self.violation.is_some() {
                 break;
             }
             self.now = at;
             self.events += 1;
             self.handle(ev);
         }
+        self.now = self.now.max(self.plan.duration_ms);
+        self.check(|c, ctx| c.at_end(ctx));
         self.report()
+    }
+
+    fn schedule_plan(&mut self) {
+        if self.cfg.tx_interval_ms > 0 {
+            let (mut t, mut n) = (0, 0u64);
+            while t < self.plan.duration_ms {
+                let tx = Tx::from(format!("tx-{}-{n}", self.cfg.seed).into_bytes());
+                self.schedule(t, Event::Submit { tx });
+                t += self.cfg.tx_interval_ms;
+                n += 1;
+            }
+        }
+        for p in self.plan.partitions.clone() {
+            self.schedule(p.at, Event::Partition { group_of: p.group_of });
+            self.schedule(p.until, Event::Heal);
+        }
+        for c in self.plan.crashes.clone() {
+            self.schedule(c.at, Event::Crash { node: c.instance });
+            self.schedule(c.restart_at, Event::Restart { node: c.instance });
+        }
     }
 
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Deliver { to, from, msg } => {
                 if self.nodes[to].up {
-                    self.note(format!("{} deliver {}->{} {}", self.now, from.short(), to, msg_kind(&msg)));
+                    let line = format!("{} {}->{to} {}", self.now, from.short(), self.protocol.describe(&msg));
+                    self.note(line);
                     self.step(to, Input::Message { from, msg });
                 }
             }
-            Event::Timer { node, id, at } => {
-                if self.nodes[node].up && self.nodes[node].timers.get(&id) == Some(&at) {
+            Event::Timer { node, id, at, epoch } => {
+                if self.nodes[node].up && self.epoch[node] == epoch && self.nodes[node].timers.get(&id) == Some(&at) {
                     self.nodes[node].timers.remove(&id);
                     self.note(format!("{} timer {node} {id:?}", self.now));
                     self.step(node, Input::Timer(id));
                 }
             }
-            Event::Local { node, input } => {
-                if self.nodes[node].up {
+            Event::Local { node, input, epoch } => {
+                if self.nodes[node].up && self.epoch[node] == epoch {
                     self.step(node, input);
                 }
             }
-            Event::SyncRequest { to, requester, request } => {
-                if self.nodes[to].up {
-                    let response = serve_sync(&request, &self.nodes[to].store, 32, 1 << 20);
-                    let from = self.nodes[to].id;
-                    self.note(format!("{} sync {to}->{requester} {} blocks", self.now, response.blocks.len()));
-                    for d in self.net.delays(&mut self.rng, self.now, to, requester) {
-                        self.schedule(
-                            self.now + d,
-                            Event::SyncResponse { to: requester, from, response: response.clone() },
-                        );
-                    }
-                }
-            }
-            Event::SyncResponse { to, from, response } => {
-                if self.nodes[to].up {
+            Event::SyncRequest { to, requester, request } => self.serve_sync(to, requester, request),
+            Event::SyncResponse { to, from, response, epoch } => {
+                if self.nodes[to].up && self.epoch[to] == epoch {
                     self.step(to, Input::Synced { from, response });
                 }
             }
@@ -275,22 +387,165 @@ impl Simulation {
                     node.add_tx(tx.clone());
                 }
             }
+            Event::Crash { node } => {
+                self.note(format!("{} crash scheduled for {node}", self.now));
+                self.crash_pending[node] = true;
+            }
+            Event::Restart { node } => self.restart(node),
+            Event::Partition { group_of } => {
+                self.note(format!("{} partition {group_of:?}", self.now));
+                self.net.partition = Partition { group_of };
+            }
+            Event::Heal => {
+                self.note(format!("{} heal", self.now));
+                self.net.partition = Partition::none(self.nodes.len());
+            }
+        }
+    }
+
+    fn serve_sync(&mut self, to: usize, requester: usize, request: SyncRequest) {
+        if !self.nodes[to].up {
+            return;
+        }
+        let response = serve_sync(&request, &self.nodes[to].store, 32, 1 << 20);
+        let from = self.nodes[to].id;
+        self.note(format!("{} sync {to}->{requester} {} blocks", self.now, response.blocks.len()));
+        let epoch = self.epoch[requester];
+        for d in self.net.delays(&mut self.rng, self.now, to, requester) {
+            let ev = Event::SyncResponse { to: requester, from, response: response.clone(), epoch };
+            self.schedule(self.now + d, ev);
         }
     }
 
     fn step(&mut self, i: usize, input: Input) {
         let mut out = Vec::new();
         self.nodes[i].engine.step(self.now, input, &mut out);
-        for a in out {
+        // A crash lands inside this step: only a prefix of its actions runs
+        // (possibly a persist without the send it protects).
+        let cut = if self.crash_pending[i] { self.rng.gen_range(0..=out.len()) } else { out.len() };
+        for a in out.into_iter().take(cut) {
             self.execute(i, a);
+        }
+        if self.crash_pending[i] {
+            self.crash(i);
         }
     }
 
-    fn send(&mut self, from: usize, to: usize, msg: ConsensusMsg) {
-        let id = self.nodes[from].id;
-        for d in self.net.delays(&mut self.rng, self.now, from, to) {
-            self.schedule(self.now + d, Event::Deliver { to, from: id, msg: msg.clone() });
+    fn crash(&mut self, i: usize) {
+        self.crash_pending[i] = false;
+        let node = &mut self.nodes[i];
+        node.up = false;
+        node.timers.clear();
+        node.pool.clear();
+        node.pool_set.clear();
+        self.epoch[i] += 1;
+        self.note(format!("{} CRASH {i}", self.now));
+    }
+
+    fn restart(&mut self, i: usize) {
+        if self.crash_pending[i] {
+            // It never stepped since the crash was due: crash it now.
+            self.crash(i);
         }
+        if self.nodes[i].up {
+            return;
+        }
+        let v = self.validators.position(&self.nodes[i].id).expect("a validator");
+        self.nodes[i].engine =
+            self.protocol.build(self.keys[v].clone(), &self.validators, &self.genesis, &self.cfg.timing);
+        self.nodes[i].up = true;
+        self.epoch[i] += 1;
+        self.stats.restarts += 1;
+        self.note(format!("{} RESTART {i}", self.now));
+        let recovery = self.nodes[i].store.recovery();
+        self.step(i, Input::Restored(Box::new(recovery)));
+    }
+
+    /// Sends `msg` from instance `from` to instance `to` through the network
+    /// and, for a Byzantine sender, its adversary.
+    fn send(&mut self, from: usize, to: usize, mut msg: ConsensusMsg) {
+        let mut extra_delay = 0;
+        match self.adversary[from] {
+            Some(ByzantineKind::DropAll) => {
+                self.stats.adversary_dropped += 1;
+                return;
+            }
+            Some(ByzantineKind::Delay) => extra_delay = self.rng.gen_range(0..=2 * self.cfg.timing.timeout_ms_base),
+            Some(ByzantineKind::CorruptSignatures) => {
+                corrupt(&mut msg);
+                self.stats.corrupted += 1;
+            }
+            Some(ByzantineKind::Replay) => {
+                let h = &self.sent[from];
+                if !h.is_empty() && self.rng.gen_bool(0.3) {
+                    let (_, old) = h[self.rng.gen_range(0..h.len())].clone();
+                    let target = self.rng.gen_range(0..self.nodes.len());
+                    if target != from {
+                        self.stats.replayed += 1;
+                        self.deliver(from, target, old, 0);
+                    }
+                }
+                let h = &mut self.sent[from];
+                if h.len() == REPLAY_HISTORY {
+                    h.pop_front();
+                }
+                h.push_back((to, msg.clone()));
+            }
+            _ => {}
+        }
+        self.deliver(from, to, msg, extra_delay);
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, msg: ConsensusMsg, extra_delay: Millis) {
+        let id = self.nodes[from].id;
+        let delays = self.net.delays(&mut self.rng, self.now, from, to);
+        if delays.is_empty() {
+            self.stats.messages_lost += 1;
+        }
+        if delays.len() > 1 {
+            self.stats.messages_duplicated += 1;
+        }
+        for d in delays {
+            self.schedule(self.now + d + extra_delay, Event::Deliver { to, from: id, msg: msg.clone() });
+        }
+    }
+
+    /// A stale-proposal adversary leading a round entered through a TC
+    /// re-signs its proposal on a QC up to two blocks older than its
+    /// parent's.
+    fn stale_rewrite(&mut self, i: usize, msg: ConsensusMsg) -> ConsensusMsg {
+        if self.adversary[i] != Some(ByzantineKind::StaleProposal) {
+            return msg;
+        }
+        let ConsensusMsg::HotStuff(HotStuffMsg::Proposal(p)) = &msg else { return msg };
+        let Some(tc) = p.tc.clone() else { return msg };
+        // Walk back as far as two blocks below the one it should extend: a
+        // block there may already be committed by some validators, which is
+        // exactly what the lock protects.
+        let store = &self.nodes[i].store;
+        let Some(mut below) = store.block(&p.block.parent()) else { return msg };
+        let mut stale_qc = None;
+        for _ in 0..2 {
+            let Some(qc) = below.justify.as_quorum().cloned() else { break };
+            let Some(b) = store.block(&qc.block_id()) else { break };
+            stale_qc = Some(qc);
+            below = b;
+        }
+        let Some(stale_qc) = stale_qc else { return msg };
+        let grandparent = below;
+        let v = self.validators.position(&self.nodes[i].id).expect("a validator");
+        let mut header = p.block.header.clone();
+        header.height = stale_qc.height() + 1;
+        header.parent = stale_qc.block_id();
+        header.parent_round = stale_qc.round();
+        header.payload_root = phalanx_consensus::types::payload_root(&[]);
+        header.app_height = grandparent.header.app_height;
+        header.app_hash = grandparent.header.app_hash;
+        let block = Block::sign(header, phalanx_consensus::types::Certificate::Quorum(stale_qc), vec![], &self.keys[v]);
+        self.stats.stale_proposals += 1;
+        self.note(format!("{} {i} proposes stale block {} at height {}", self.now, block.id().short(), block.height()));
+        let proposal = phalanx_consensus::types::Proposal { block, tc: Some(tc) };
+        ConsensusMsg::HotStuff(HotStuffMsg::Proposal(Box::new(proposal)))
     }
 
     fn execute(&mut self, i: usize, action: Action) {
@@ -300,12 +555,15 @@ impl Simulation {
                 self.nodes[i].store.blocks.insert(b.id(), b);
             }
             Action::Send { to, msg } => {
+                self.check(|c, ctx| c.on_send(ctx, i, &msg));
                 let targets: Vec<usize> = (0..self.nodes.len()).filter(|&j| self.nodes[j].id == to && j != i).collect();
                 for j in targets {
                     self.send(i, j, msg.clone());
                 }
             }
             Action::Broadcast(msg) => {
+                self.check(|c, ctx| c.on_send(ctx, i, &msg));
+                let msg = self.stale_rewrite(i, msg);
                 let me = self.nodes[i].id;
                 let targets: Vec<usize> = (0..self.nodes.len()).filter(|&j| self.nodes[j].id != me).collect();
                 for j in targets {
@@ -314,11 +572,13 @@ impl Simulation {
             }
             Action::SetTimer { id, at } => {
                 self.nodes[i].timers.insert(id, at);
-                self.schedule(at, Event::Timer { node: i, id, at });
+                let epoch = self.epoch[i];
+                self.schedule(at.max(self.now), Event::Timer { node: i, id, at, epoch });
             }
             Action::RequestPayload { ticket, max_txs, exclude, .. } => {
                 let txs = self.nodes[i].reap(max_txs, &exclude);
-                self.schedule(self.now, Event::Local { node: i, input: Input::Payload { ticket, txs } });
+                let epoch = self.epoch[i];
+                self.schedule(self.now, Event::Local { node: i, input: Input::Payload { ticket, txs }, epoch });
             }
             Action::Commit(blocks) => {
                 for cb in blocks {
@@ -327,129 +587,148 @@ impl Simulation {
             }
             Action::RequestSync { from, request } => {
                 if let Some(j) = (0..self.nodes.len()).find(|&j| self.nodes[j].id == from && j != i) {
+                    self.stats.sync_requests += 1;
                     for d in self.net.delays(&mut self.rng, self.now, i, j) {
-                        self.schedule(
-                            self.now + d,
-                            Event::SyncRequest { to: j, requester: i, request: request.clone() },
-                        );
+                        let ev = Event::SyncRequest { to: j, requester: i, request: request.clone() };
+                        self.schedule(self.now + d, ev);
                     }
                 }
             }
-            Action::Evidence(_) => self.evidence += 1,
-            Action::Invalid { .. } => self.invalid_messages += 1,
+            Action::Evidence(_) => self.stats.evidence += 1,
+            Action::Invalid { from, reason } => {
+                self.stats.invalid_messages += 1;
+                self.note(format!("{} {i} refused from {}: {reason}", self.now, from.short()));
+            }
         }
     }
 
     fn commit(&mut self, i: usize, cb: CertifiedBlock) {
         let height = cb.block.height();
+        self.check(|c, ctx| c.on_commit(ctx, i, &cb));
         let store = &self.nodes[i].store;
-        let expected = store.committed.len() as u64;
-        let parent_ok = store.committed.last().is_some_and(|p| p.block.id() == cb.block.parent());
-        if height != expected || !parent_ok {
-            self.violation(
-                "chain integrity",
-                format!("node {i} committed height {height}, expected {expected} on its tip"),
-            );
-            return;
+        if height != store.committed.len() as u64 {
+            return; // a replayed commit after restart, or the integrity checker's business
         }
-        let id = cb.block.id();
-        match self.canonical.get(height as usize) {
-            Some(c) if *c != id => {
-                let detail =
-                    format!("node {i} committed {} at height {height}, another node {}", id.short(), c.short());
-                self.violation("agreement", detail);
-            }
-            Some(_) => {}
-            None => {
-                self.canonical.push(id);
-                self.max_gap_ms =
-                    self.max_gap_ms.max(self.now.saturating_sub(self.last_commit_ms.max(self.cfg.network.gst_ms)));
-                self.last_commit_ms = self.now;
-                for tx in &cb.block.txs {
-                    if !self.submitted.contains(tx) {
-                        self.violation("validity", format!("height {height} commits a transaction never submitted"));
-                    }
-                    if !self.committed_txs.insert(tx.clone()) {
-                        self.violation("no duplicate commit", format!("height {height} commits a transaction again"));
-                    }
-                }
-            }
+        if self.honest[i] && height > self.max_height {
+            self.max_height = height;
+            self.committed_txs += cb.block.txs.len();
         }
         let node = &mut self.nodes[i];
         let app_hash = MemStore::next_app_hash(node.store.app_hashes.last().expect("genesis"), &cb.block);
         node.store.app_hashes.push(app_hash);
         node.remove_committed(&cb.block.txs);
-        node.store.blocks.remove(&id);
+        node.store.blocks.remove(&cb.block.id());
+        let id = cb.block.id();
         node.store.committed.push(cb);
-        self.note(format!("{} commit node {i} height {height} {}", self.now, id.short()));
-        self.schedule(self.now, Event::Local { node: i, input: Input::Executed { height, app_hash } });
+        self.note(format!("{} commit {i} h{height} {}", self.now, id.short()));
+        let epoch = self.epoch[i];
+        self.schedule(self.now, Event::Local { node: i, input: Input::Executed { height, app_hash }, epoch });
+    }
+
+    fn replay_command(&self) -> String {
+        let mut cmd = format!(
+            "cargo run --release -p phalanx-testnet --bin phalanx-sim -- --protocol {} --validators {} --seed {}",
+            self.protocol.name(),
+            self.cfg.validators,
+            self.cfg.seed
+        );
+        let f = &self.cfg.faults;
+        cmd += &format!(" --twins {} --adversaries {}", f.twins, f.adversaries);
+        if let Some(k) = f.only_kind {
+            cmd += &format!(" --only {}", k.name());
+        }
+        if !f.partitions {
+            cmd += " --no-partitions";
+        }
+        if !f.crashes {
+            cmd += " --no-crashes";
+        }
+        let d = FaultConfig::full(0);
+        if f.after_gst_ms != d.after_gst_ms {
+            cmd += &format!(" --after-gst {}", f.after_gst_ms);
+        }
+        if f.gst_ms_max != d.gst_ms_max {
+            cmd += &format!(" --gst-max {}", f.gst_ms_max);
+        }
+        if f.partition_ms_max != d.partition_ms_max {
+            cmd += &format!(" --partition-max {}", f.partition_ms_max);
+        }
+        cmd += &self.protocol.replay_flags();
+        for c in &self.cfg.skip_checkers {
+            cmd += &format!(" --skip-checker '{c}'");
+        }
+        cmd + " --trace"
     }
 
     fn report(mut self) -> SimReport {
-        let end_gap = self.cfg.duration_ms.saturating_sub(self.last_commit_ms.max(self.cfg.network.gst_ms));
-        self.max_gap_ms = self.max_gap_ms.max(end_gap);
-        let heights: Vec<u64> =
-            self.nodes.iter().filter(|n| n.up).map(|n| n.store.committed.len() as u64 - 1).collect();
         SimReport {
             seed: self.cfg.seed,
-            max_height: self.canonical.len() as u64 - 1,
-            min_height: heights.iter().copied().min().unwrap_or(0),
-            committed_txs: self.committed_txs.len(),
+            validators: self.cfg.validators,
+            replay: self.replay_command(),
+            violation: self.violation.take(),
+            max_height: self.max_height,
+            committed_txs: self.committed_txs,
             submitted_txs: self.submitted.len(),
             events: self.events,
-            invalid_messages: self.invalid_messages,
-            evidence: self.evidence,
-            max_commit_gap_ms: self.max_gap_ms,
-            violations: self.violations,
+            worst_gap_rounds: self.liveness.worst_rounds,
+            worst_gap_ms: self.liveness.worst_ms,
+            gst_ms: self.plan.network.gst_ms,
+            faults: self.stats,
             trace_hash: self.trace.finish(),
-            trace_tail: self.tail.into_iter().collect(),
+            trace: self.tail.into_iter().collect(),
         }
     }
 }
 
-fn msg_kind(msg: &ConsensusMsg) -> String {
-    use phalanx_consensus::engine::HotStuffMsg;
-    match msg {
-        ConsensusMsg::HotStuff(HotStuffMsg::Proposal(p)) => {
-            format!("proposal r{} h{}", p.block.round(), p.block.height())
+/// Flips a bit of every signature in `msg`.
+fn corrupt(msg: &mut ConsensusMsg) {
+    let ConsensusMsg::HotStuff(m) = msg;
+    match m {
+        HotStuffMsg::Proposal(p) => p.block.signature.0[0] ^= 1,
+        HotStuffMsg::Vote(v) => v.signature.0[0] ^= 1,
+        HotStuffMsg::Timeout(t) => t.signature.0[0] ^= 1,
+        HotStuffMsg::SyncInfo(si) => {
+            if let Some(s) = si.high_qc.signatures.first_mut() {
+                s.0[0] ^= 1;
+            }
         }
-        ConsensusMsg::HotStuff(HotStuffMsg::Vote(v)) => format!("vote r{}", v.data.round),
-        ConsensusMsg::HotStuff(HotStuffMsg::Timeout(t)) => format!("timeout r{}", t.round),
     }
+}
+
+/// Runs one seed of `protocol` with `cfg`.
+pub fn run_seed(protocol: Arc<dyn Protocol>, cfg: SimConfig) -> SimReport {
+    Simulation::new(protocol, cfg).run()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn hotstuff() -> Arc<dyn Protocol> {
+        Arc::new(HotStuffProtocol::default())
+    }
+
+    /// Without faults, four validators commit steadily and every submitted
+    /// transaction but the last few is committed.
     #[test]
     fn four_validators_commit_on_a_good_network() {
         let mut cfg = SimConfig::new(1, 4);
-        cfg.network.gst_ms = 0;
-        let r = Simulation::new(cfg).run();
-        assert!(r.ok(), "{:?}\n{}", r.violations, r.trace_tail.join("\n"));
-        assert!(r.max_height > 50, "height {}", r.max_height);
+        cfg.faults = FaultConfig::none();
+        let r = run_seed(hotstuff(), cfg);
+        assert!(r.ok(), "{}", r.failure_text());
+        assert!(r.max_height > 100, "height {}", r.max_height);
         assert!(r.committed_txs > r.submitted_txs * 9 / 10, "{} of {}", r.committed_txs, r.submitted_txs);
     }
 
+    /// Determinism: two runs of one seed produce identical traces (compared
+    /// by hash); another seed produces a different one.
     #[test]
     fn same_seed_same_trace() {
-        let a = Simulation::new(SimConfig::new(7, 4)).run();
-        let b = Simulation::new(SimConfig::new(7, 4)).run();
+        let a = run_seed(hotstuff(), SimConfig::new(7, 4));
+        let b = run_seed(hotstuff(), SimConfig::new(7, 4));
         assert_eq!(a.trace_hash, b.trace_hash);
-        let c = Simulation::new(SimConfig::new(8, 4)).run();
+        assert_eq!(a.events, b.events);
+        let c = run_seed(hotstuff(), SimConfig::new(8, 4));
         assert_ne!(a.trace_hash, c.trace_hash);
-    }
-
-    #[test]
-    fn lossy_network_before_gst_then_commits_resume() {
-        for seed in 0..20 {
-            let mut cfg = SimConfig::new(seed, 4);
-            cfg.network.gst_ms = 5_000;
-            cfg.network.loss_before_gst = 0.3;
-            let r = Simulation::new(cfg).run();
-            assert!(r.ok(), "seed {seed}: {:?}\n{}", r.violations, r.trace_tail.join("\n"));
-            assert!(r.max_commit_gap_ms < 8_000, "seed {seed}: gap {}", r.max_commit_gap_ms);
-        }
     }
 }

@@ -1,0 +1,148 @@
+//! Which engine the simulator drives, and its fault model.
+//!
+//! The simulator is engine-agnostic: it only needs to build an engine for a
+//! validator and to know how many validators may be faulty, and whether
+//! faults may be Byzantine (HotStuff) or only crashes (Raft).
+
+use phalanx_consensus::engine::{ConsensusMsg, Engine, HotStuffMsg};
+use phalanx_consensus::hotstuff::{EngineConfig, HotStuff};
+use phalanx_consensus::smr::AcceptAll;
+use phalanx_consensus::types::{Block, Millis, ValidatorSet};
+use phalanx_crypto::Keypair;
+use std::sync::Arc;
+
+/// What kinds of faults a protocol tolerates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultModel {
+    /// Up to f of 3f+1 validators may behave arbitrarily.
+    Byzantine,
+    /// Up to f of 2f+1 validators may crash; none lie.
+    Crash,
+}
+
+/// Timing parameters every engine gets.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub timeout_ms_base: Millis,
+    pub timeout_ms_max: Millis,
+}
+
+/// A protocol the simulator can run.
+pub trait Protocol: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn fault_model(&self) -> FaultModel;
+    /// How many of `n` validators may be faulty.
+    fn max_faulty(&self, n: usize) -> usize {
+        match self.fault_model() {
+            FaultModel::Byzantine => (n - 1) / 3,
+            FaultModel::Crash => (n - 1) / 2,
+        }
+    }
+    /// An engine for the validator holding `key`.
+    fn build(&self, key: Keypair, validators: &ValidatorSet, genesis: &Block, timing: &Timing) -> Box<dyn Engine>;
+    /// A short description of a message, for traces.
+    fn describe(&self, msg: &ConsensusMsg) -> String;
+    /// Extra `phalanx-sim` flags that rebuild this protocol (for replay
+    /// commands).
+    fn replay_flags(&self) -> String {
+        String::new()
+    }
+}
+
+/// Chained HotStuff, 2-chain (the default protocol).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HotStuffProtocol {
+    /// Build engines with a safety rule disabled (only for showing that the
+    /// checkers catch a broken engine; the consensus crate's
+    /// `unsafe-test-hooks` feature, which the simulator enables).
+    pub broken: Option<Broken>,
+}
+
+/// A deliberately broken safety rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Vote regardless of the lock (voting rule 2, timeout rule 2).
+    LockCheck,
+    /// Vote for more than one block in a round (voting rule 1).
+    OneVotePerRound,
+    /// Vote in a round after timing out in it (so TCs can miss the lock).
+    VoteAfterTimeout,
+    /// Commit a block once its child is certified, even when their rounds
+    /// are not consecutive (the 2-chain rule without its condition).
+    CommitRule,
+    /// Quorums of a bare majority instead of more than 2/3 of the power.
+    MajorityQuorum,
+}
+
+impl Protocol for HotStuffProtocol {
+    fn name(&self) -> &'static str {
+        "hotstuff"
+    }
+
+    fn fault_model(&self) -> FaultModel {
+        FaultModel::Byzantine
+    }
+
+    fn build(&self, key: Keypair, validators: &ValidatorSet, genesis: &Block, timing: &Timing) -> Box<dyn Engine> {
+        let validators = match self.broken {
+            Some(Broken::MajorityQuorum) => validators.clone().with_majority_quorum_for_tests(),
+            _ => validators.clone(),
+        };
+        let cfg = EngineConfig {
+            chain_id: genesis.header.chain_id.clone(),
+            validators,
+            genesis: genesis.clone(),
+            timeout_ms_base: timing.timeout_ms_base,
+            timeout_ms_max: timing.timeout_ms_max,
+            block_max_bytes: 1 << 20,
+            block_max_txs: 200,
+            empty_block_interval_ms: timing.timeout_ms_base / 4,
+            sync_timeout_ms: timing.timeout_ms_base,
+            sync_max_blocks: 32,
+        };
+        #[allow(unused_mut)]
+        let mut engine = HotStuff::new(cfg, key, Arc::new(AcceptAll));
+        if let Some(b) = self.broken.filter(|b| *b != Broken::MajorityQuorum) {
+            break_engine(&mut engine, b);
+        }
+        Box::new(engine)
+    }
+
+    fn replay_flags(&self) -> String {
+        match self.broken {
+            Some(Broken::LockCheck) => " --broken lock".into(),
+            Some(Broken::OneVotePerRound) => " --broken one-vote".into(),
+            Some(Broken::VoteAfterTimeout) => " --broken vote-after-timeout".into(),
+            Some(Broken::CommitRule) => " --broken commit-rule".into(),
+            Some(Broken::MajorityQuorum) => " --broken majority-quorum".into(),
+            None => String::new(),
+        }
+    }
+
+    fn describe(&self, msg: &ConsensusMsg) -> String {
+        match msg {
+            ConsensusMsg::HotStuff(HotStuffMsg::Proposal(p)) => {
+                format!("proposal r{} h{} {}", p.block.round(), p.block.height(), p.block.id().short())
+            }
+            ConsensusMsg::HotStuff(HotStuffMsg::Vote(v)) => {
+                format!("vote r{} {}", v.data.round, v.data.block_id.short())
+            }
+            ConsensusMsg::HotStuff(HotStuffMsg::Timeout(t)) => {
+                format!("timeout r{} hqc r{}", t.round, t.high_qc.round())
+            }
+            ConsensusMsg::HotStuff(HotStuffMsg::SyncInfo(si)) => {
+                format!("sync info qc r{} tc r{}", si.high_qc.round(), si.last_tc.as_ref().map_or(0, |t| t.round))
+            }
+        }
+    }
+}
+
+fn break_engine(engine: &mut HotStuff, b: Broken) {
+    match b {
+        Broken::LockCheck => engine.disable_lock_check_for_tests(),
+        Broken::OneVotePerRound => engine.disable_one_vote_per_round_for_tests(),
+        Broken::VoteAfterTimeout => engine.allow_vote_after_timeout_for_tests(),
+        Broken::CommitRule => engine.commit_without_consecutive_rounds_for_tests(),
+        Broken::MajorityQuorum => unreachable!("applied to the validator set"),
+    }
+}
