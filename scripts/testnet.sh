@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A local Phalanx testnet: N validators on loopback, one process each.
 #
-#   scripts/testnet.sh up [-n N]   build (release) if needed, create N validator
-#                                  homes (default 4) under ./testnet-data, start
-#                                  them, wait for committed blocks, print endpoints
+#   scripts/testnet.sh up [-n N] [--mode hotstuff|raft]
+#                                  build (release) if needed, create N validator
+#                                  homes (default 4; 3 for raft) under
+#                                  ./testnet-data, start them, wait for committed
+#                                  blocks, print endpoints
 #   scripts/testnet.sh status      height, round and peers of every node
 #   scripts/testnet.sh down        stop the nodes this script started (by pid)
 #   scripts/testnet.sh reset       down, then delete ./testnet-data
@@ -25,6 +27,10 @@ rpc_of() { # rpc address of node $1, from its node.toml
 }
 
 count_nodes() { ls -d "$DATA"/node* 2>/dev/null | wc -l; }
+
+mode_of() { # the consensus protocol in the testnet's genesis
+    sed -n 's/.*"protocol": *"\([a-z]*\)".*/\1/p' "$DATA/node0/config/genesis.json" | head -n 1
+}
 
 node_running() { # is node $1 running (started by this script)?
     local f="$DATA/pids/node$1.pid"
@@ -56,15 +62,22 @@ build() {
 }
 
 up() {
-    local n=4 explicit_n=0
+    local n=4 explicit_n=0 mode="" 
     while [ $# -gt 0 ]; do
         case "$1" in
             -n) [ $# -ge 2 ] || die "-n needs a number"; n=$2; explicit_n=1; shift 2 ;;
             -n*) n=${1#-n}; explicit_n=1; shift ;;
-            *) die "unknown option for up: $1 (usage: up [-n N])" ;;
+            --mode|--protocol) [ $# -ge 2 ] || die "$1 needs hotstuff or raft"; mode=$2; shift 2 ;;
+            --mode=*|--protocol=*) mode=${1#*=}; shift ;;
+            *) die "unknown option for up: $1 (usage: up [-n N] [--mode hotstuff|raft])" ;;
         esac
     done
+    case "$mode" in
+        ""|hotstuff|raft) ;;
+        *) die "--mode must be hotstuff or raft, got '$mode'" ;;
+    esac
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "-n must be a positive number, got '$n'"
+    if [ "$mode" = raft ] && [ "$explicit_n" -eq 0 ]; then n=3; fi
     if [ -d "$DATA/node0" ] && [ "$(running_pids | wc -l)" -eq "$(count_nodes)" ]; then
         echo "testnet: already running ($(count_nodes) nodes under $DATA); use 'status', or 'down' first"
         exit 0
@@ -75,12 +88,17 @@ up() {
         if [ "$have" -ne "$n" ] && [ "$explicit_n" -eq 1 ]; then
             die "$DATA holds a testnet of $have nodes, not $n; run 'reset' first"
         fi
+        local have_mode; have_mode=$(mode_of)
+        if [ -n "$mode" ] && [ "$mode" != "$have_mode" ]; then
+            die "$DATA holds a $have_mode testnet, not $mode; run 'reset' first"
+        fi
         n=$have
-        echo "testnet: starting the stopped nodes of the existing $n-node testnet in $DATA"
+        echo "testnet: starting the stopped nodes of the existing $n-node $have_mode testnet in $DATA"
     else
-        "$BIN" testnet -n "$n" --output "$DATA" --base-port "$BASE_PORT" >/dev/null
-        echo "testnet: created $n validator homes in $DATA"
+        "$BIN" testnet -n "$n" --output "$DATA" --base-port "$BASE_PORT" --protocol "${mode:-hotstuff}" >/dev/null
+        echo "testnet: created $n ${mode:-hotstuff} validator homes in $DATA"
     fi
+    mode=$(mode_of)
     mkdir -p "$DATA/logs" "$DATA/pids"
     for ((i = 0; i < n; i++)); do
         if node_running "$i"; then continue; fi
@@ -90,13 +108,17 @@ up() {
     done
     echo -n "testnet: waiting for blocks"
     local deadline=$((SECONDS + 90))
-    local start=""
+    local start="" want=2
+    # An idle Raft chain commits only its leader's no-op entry: wait for
+    # that, then commit a sample transaction below.
+    [ "$mode" = raft ] && want=0
     while :; do
         [ -n "$start" ] || start=$(height_of 0)
+        [ "$mode" = raft ] && [ "${start:-0}" -eq 0 ] && start=""
         local ok=1
         for ((i = 0; i < n; i++)); do
             local h; h=$(height_of "$i")
-            if [ -z "$start" ] || [ -z "$h" ] || [ "$h" -lt $((start + 2)) ]; then ok=0; fi
+            if [ -z "$start" ] || [ -z "$h" ] || [ "$h" -lt $((start + want)) ]; then ok=0; fi
         done
         [ $ok -eq 1 ] && break
         if [ $SECONDS -gt $deadline ]; then
@@ -109,8 +131,13 @@ up() {
         sleep 0.5
     done
     echo
-    status
     local r0; r0=$(rpc_of 0)
+    if [ "$mode" = raft ]; then
+        echo "testnet: committing a sample transaction through node0"
+        "$BIN" tx put testnet-up "$(date +%s)" --key "$DATA/clients/client0.json" --rpc "$r0" ||
+            die "the sample transaction did not commit; see $DATA/logs/"
+    fi
+    status
     cat <<EOF
 
 RPC endpoints: $(for ((i = 0; i < n; i++)); do echo -n "http://$(rpc_of "$i") "; done)
@@ -128,7 +155,9 @@ EOF
 status() {
     [ -d "$DATA/node0" ] || die "no testnet in $DATA; run 'up' first"
     local n; n=$(count_nodes)
-    printf "%-6s %-8s %-22s %-8s %-8s %-6s %s\n" node pid rpc height round peers role
+    local col=round
+    [ "$(mode_of)" = raft ] && col=term
+    printf "%-6s %-8s %-22s %-8s %-8s %-6s %s\n" node pid rpc height "$col" peers role
     for ((i = 0; i < n; i++)); do
         local pid="-"
         [ -f "$DATA/pids/node$i.pid" ] && pid=$(cat "$DATA/pids/node$i.pid")
@@ -136,7 +165,7 @@ status() {
         st=$("$BIN" status --rpc "$(rpc_of "$i")" 2>/dev/null) || st=""
         if [ -n "$st" ]; then
             h=$(field latest_block_height <<<"$st")
-            r=$(field round <<<"$st")
+            r=$(field "$col" <<<"$st")
             role=$(field role <<<"$st")
             peers=$("$BIN" rpc net_info --rpc "$(rpc_of "$i")" 2>/dev/null | field n_peers)
         fi
@@ -169,5 +198,5 @@ case "$cmd" in
     status) status ;;
     down) down ;;
     reset) reset ;;
-    *) echo "usage: scripts/testnet.sh up [-n N] | status | down | reset" >&2; exit 2 ;;
+    *) echo "usage: scripts/testnet.sh up [-n N] [--mode hotstuff|raft] | status | down | reset" >&2; exit 2 ;;
 esac

@@ -109,6 +109,17 @@ pub enum TimerId {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ConsensusMsg {
     HotStuff(HotStuffMsg),
+    Raft(crate::raft::RaftMsg),
+}
+
+impl ConsensusMsg {
+    /// The protocol a message belongs to, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConsensusMsg::HotStuff(_) => "hotstuff",
+            ConsensusMsg::Raft(_) => "raft",
+        }
+    }
 }
 
 /// HotStuff protocol messages.
@@ -122,9 +133,14 @@ pub enum HotStuffMsg {
 }
 
 /// What an engine persists to stay safe across restarts.
+// Moved once per persist; boxing the HotStuff variant would cost an
+// allocation per vote for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SafetyState {
     HotStuff(crate::hotstuff::SafetyData),
+    /// Raft's term, vote and last log entry.
+    Raft(crate::raft::HardState),
 }
 
 /// What the store gives an engine at start.

@@ -9,9 +9,11 @@
 //! - [`verify`]: unverified messages become verified ones here.
 //! - [`smr`]: the application interface (payload checks, execution).
 //! - [`hotstuff`]: 2-chain HotStuff with a pacemaker.
+//! - [`raft`]: Raft with pre-vote and check-quorum (crash faults).
 
 pub mod engine;
 pub mod hotstuff;
+pub mod raft;
 pub mod smr;
 pub mod types;
 pub mod verify;

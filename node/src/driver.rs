@@ -280,7 +280,7 @@ fn pending_of(b: &Block) -> PendingBlock {
 /// `phalanx::votes` at debug level: the record tests use to prove that a
 /// validator never signed two different votes in one round.
 fn log_signed(msg: &ConsensusMsg) {
-    let ConsensusMsg::HotStuff(m) = msg;
+    let ConsensusMsg::HotStuff(m) = msg else { return };
     match m {
         HotStuffMsg::Vote(v) => {
             debug!(target: "phalanx::votes", round = v.data.round, block = %v.data.block_id, "vote sent")

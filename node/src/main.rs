@@ -69,9 +69,13 @@ struct TestnetArgs {
     /// Funded client accounts to create (keys in <output>/clients/).
     #[arg(long, default_value_t = 4)]
     accounts: usize,
-    /// Base round timeout in milliseconds.
+    /// Base round timeout in milliseconds (Raft: the election timeout).
     #[arg(long, default_value_t = 1000)]
     timeout_ms_base: u64,
+    /// Consensus protocol: hotstuff (Byzantine faults, 3f+1) or raft (crash
+    /// faults, 2f+1).
+    #[arg(long, default_value = "hotstuff")]
+    protocol: phalanx_config::Protocol,
 }
 
 #[derive(Args)]
@@ -191,8 +195,14 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     let moniker = a.moniker.unwrap_or_else(|| {
         a.home.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "node".into())
     });
-    let spec =
-        TestnetSpec { validators: 1, chain_id: a.chain_id, base_port: 26600, accounts: 0, timeout_ms_base: 1000 };
+    let spec = TestnetSpec {
+        validators: 1,
+        chain_id: a.chain_id,
+        base_port: 26600,
+        accounts: 0,
+        timeout_ms_base: 1000,
+        protocol: Default::default(),
+    };
     let plan = testnet_gen::plan(&spec)?;
     let v = &plan.validators[0];
     let mut node = NodeConfig::default_for(&moniker);
@@ -211,6 +221,7 @@ fn testnet(a: TestnetArgs) -> anyhow::Result<()> {
         base_port: a.base_port,
         accounts: a.accounts,
         timeout_ms_base: a.timeout_ms_base,
+        protocol: a.protocol,
     };
     let out = testnet_gen::write(&spec, &a.output)?;
     for (i, n) in out.nodes.iter().enumerate() {

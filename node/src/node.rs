@@ -23,8 +23,9 @@ use crossbeam_channel::Sender;
 use libp2p::PeerId;
 use parking_lot::RwLock;
 use phalanx_config::{Loaded, Protocol};
-use phalanx_consensus::engine::{ConsensusMsg, EngineStatus, Input, SyncRequest, SyncResponse};
+use phalanx_consensus::engine::{ConsensusMsg, Engine, EngineStatus, Input, SyncRequest, SyncResponse};
 use phalanx_consensus::hotstuff::{EngineConfig, HotStuff, serve_sync};
+use phalanx_consensus::raft::{Raft, RaftConfig};
 use phalanx_consensus::smr::PayloadVerifier;
 use phalanx_consensus::types::{Block, Validator, ValidatorSet};
 use phalanx_mempool::{MempoolConfig, SharedMempool};
@@ -151,10 +152,9 @@ pub fn open_store(loaded: &Loaded) -> anyhow::Result<(Arc<SledStore>, Block)> {
 pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<RunningNode> {
     let genesis = loaded.genesis.clone();
     let cfg = loaded.node.clone();
-    if genesis.consensus.protocol != Protocol::HotStuff {
+    if genesis.consensus.protocol == Protocol::Pbft {
         anyhow::bail!(
-            "genesis.json: consensus.protocol {:?} is not available in this build; use \"hotstuff\"",
-            genesis.consensus.protocol.to_string()
+            "genesis.json: consensus.protocol \"pbft\" is not available in this build; use \"hotstuff\" or \"raft\""
         );
     }
     if phalanx_consensus::UNSAFE_TEST_HOOKS {
@@ -229,22 +229,39 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
     };
     let committer = std::thread::Builder::new().name("committer".into()).spawn(move || committer.run(commit_rx))?;
 
-    let engine_cfg = EngineConfig {
-        chain_id: genesis.chain_id.clone(),
-        validators,
-        genesis: genesis_block,
-        timeout_ms_base: genesis.consensus.timeout_ms_base,
-        timeout_ms_max: genesis.consensus.timeout_ms_max,
-        block_max_bytes: genesis.consensus.block_max_bytes as usize,
-        block_max_txs: genesis.consensus.block_max_txs as usize,
-        empty_block_interval_ms: genesis.consensus.empty_block_interval_ms,
-        sync_timeout_ms: cfg.consensus.sync_timeout_ms,
-        sync_max_blocks: SYNC_MAX_BLOCKS as u32,
+    let engine: Box<dyn Engine> = match genesis.consensus.protocol {
+        Protocol::Raft => {
+            let mut cfg = RaftConfig::new(
+                genesis.chain_id.clone(),
+                validators,
+                genesis_block,
+                genesis.consensus.timeout_ms_base,
+                rand::random(),
+            );
+            cfg.block_max_bytes = genesis.consensus.block_max_bytes as usize;
+            cfg.block_max_txs = genesis.consensus.block_max_txs as usize;
+            cfg.sync_max_blocks = SYNC_MAX_BLOCKS as u32;
+            Box::new(Raft::new(cfg, loaded.validator_key.clone()))
+        }
+        _ => {
+            let engine_cfg = EngineConfig {
+                chain_id: genesis.chain_id.clone(),
+                validators,
+                genesis: genesis_block,
+                timeout_ms_base: genesis.consensus.timeout_ms_base,
+                timeout_ms_max: genesis.consensus.timeout_ms_max,
+                block_max_bytes: genesis.consensus.block_max_bytes as usize,
+                block_max_txs: genesis.consensus.block_max_txs as usize,
+                empty_block_interval_ms: genesis.consensus.empty_block_interval_ms,
+                sync_timeout_ms: cfg.consensus.sync_timeout_ms,
+                sync_max_blocks: SYNC_MAX_BLOCKS as u32,
+            };
+            let verifier: Arc<dyn PayloadVerifier> = app.clone();
+            Box::new(HotStuff::new(engine_cfg, loaded.validator_key.clone(), verifier))
+        }
     };
-    let verifier: Arc<dyn PayloadVerifier> = app.clone();
-    let engine = HotStuff::new(engine_cfg, loaded.validator_key.clone(), verifier);
     let driver = Driver {
-        engine: Box::new(engine),
+        engine,
         store: store.clone(),
         net: net.clone(),
         peers,

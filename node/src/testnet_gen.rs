@@ -6,7 +6,9 @@
 //! Ports are either taken from a base upwards, skipping any that are in use,
 //! or (base 0) chosen by the operating system.
 
-use phalanx_config::{AppGenesis, ConsensusParams, Genesis, GenesisAccount, GenesisValidator, Home, NodeConfig};
+use phalanx_config::{
+    AppGenesis, ConsensusParams, Genesis, GenesisAccount, GenesisValidator, Home, NodeConfig, Protocol,
+};
 use phalanx_crypto::{Keypair, keyfile};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,8 @@ pub struct TestnetSpec {
     pub base_port: u16,
     pub accounts: usize,
     pub timeout_ms_base: u64,
+    /// The consensus protocol written into genesis.
+    pub protocol: Protocol,
 }
 
 /// One planned validator.
@@ -103,6 +107,7 @@ pub fn plan(spec: &TestnetSpec) -> anyhow::Result<Plan> {
         chain_id: spec.chain_id.clone(),
         genesis_time: now_rfc3339(),
         consensus: ConsensusParams {
+            protocol: spec.protocol,
             timeout_ms_base: spec.timeout_ms_base,
             empty_block_interval_ms: spec.timeout_ms_base / 4,
             ..ConsensusParams::default()

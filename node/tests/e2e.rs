@@ -436,3 +436,150 @@ async fn websocket_subscription_streams_committed_blocks() {
     .expect("the transaction's block arrives on the subscription");
     assert_eq!(found, 0);
 }
+
+// ----- Raft mode -----
+
+/// Election timeout of the generated testnets (`timeout_ms_base`).
+const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The validator keys, in node order (genesis order).
+async fn validator_keys(c: &Cluster, i: usize) -> Option<Vec<String>> {
+    let v = c.call(i, "validators", Value::Null).await.ok()?;
+    v["validators"].as_array()?.iter().map(|v| v["pub_key"].as_str().map(str::to_owned)).collect()
+}
+
+/// Waits until every node of `nodes` follows the same leader, one of
+/// `nodes`, and returns (its node index, the term).
+async fn raft_leader(c: &Cluster, nodes: &[usize]) -> (usize, u64) {
+    c.wait_for(DEADLINE, "one raft leader followed by every node", nodes, || async move {
+        let keys = validator_keys(c, nodes[0]).await?;
+        let mut seen = BTreeSet::new();
+        let mut leader_term = None;
+        for &i in nodes {
+            let s = c.call(i, "status", Value::Null).await.ok()?;
+            let leader = s["consensus"]["leader"].as_str()?.to_owned();
+            seen.insert((leader, s["consensus"]["term"].as_u64()?));
+            if s["consensus"]["role"] == "leader" {
+                leader_term = Some((i, s["consensus"]["term"].as_u64()?));
+            }
+        }
+        let (l, t) = leader_term?;
+        (seen.len() == 1 && seen.contains(&(keys[l].clone(), t))).then_some((l, t))
+    })
+    .await
+    .unwrap()
+}
+
+/// A Raft testnet of `n` members with a leader every member follows.
+async fn running_raft(n: usize) -> Cluster {
+    let mut c = Cluster::generate(bin(), n, &["--protocol", "raft"]).expect("generate testnet");
+    log_env(&mut c);
+    c.start_all().expect("start");
+    raft_leader(&c, &(0..n).collect::<Vec<_>>()).await;
+    c
+}
+
+/// Issue 4, shown 1 and 2: a 3-member Raft chain commits transactions
+/// submitted to any member (followers pass them on to the leader). The
+/// leader is killed with SIGKILL under load: a new leader is elected, no
+/// transaction acknowledged as committed is lost, and the old leader,
+/// restarted, rejoins as a follower with the same chain and app hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_leader_killed_under_load_loses_no_acknowledged_transaction() {
+    let _serial = SERIAL.lock().await;
+    let mut c = running_raft(3).await;
+    let status = c.call(0, "status", Value::Null).await.unwrap();
+    assert_eq!(status["node_info"]["protocol"], "raft");
+    let (leader, term) = raft_leader(&c, &[0, 1, 2]).await;
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+
+    // Load through the followers, concurrently, each acknowledged only once
+    // committed; the leader is killed while half of it is in flight.
+    let key = client(&c, 0);
+    let mut tasks = Vec::new();
+    for n in 0..60u64 {
+        let tx = put(&key, n, &format!("raft-{n}"), &format!("v{n}"));
+        let rpc = c.nodes[followers[n as usize % 2]].rpc.clone();
+        let hash = tx_hash(&tx);
+        tasks.push(tokio::spawn(async move {
+            let r = phalanx_testnet::cluster::call(&rpc, "broadcast_tx_commit", json!({ "tx": b64(&tx) })).await;
+            (hash, r.is_ok_and(|r| r["code"] == 0))
+        }));
+        if n == 30 {
+            c.kill(leader).unwrap();
+        }
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        let (hash, ok) = t.await.unwrap();
+        if ok {
+            acked.push(hash);
+        }
+    }
+    let (new_leader, new_term) = raft_leader(&c, &followers).await;
+    assert_ne!(new_leader, leader);
+    assert!(new_term > term, "a new term: {new_term} > {term}");
+    assert!(acked.len() >= 30, "transactions submitted around the crash commit: {} acked", acked.len());
+    wait_committed(&c, &followers, &acked).await;
+
+    // The old leader rejoins as a follower and catches up.
+    c.start(leader).unwrap();
+    let target = c.height(new_leader).await.unwrap();
+    c.wait_height(leader, target, DEADLINE).await.unwrap();
+    wait_committed(&c, &[leader], &acked).await;
+    let (again, _) = raft_leader(&c, &[0, 1, 2]).await;
+    assert_ne!(again, leader, "the restarted node does not take over");
+    let s = c.call(leader, "status", Value::Null).await.unwrap();
+    assert_eq!(s["consensus"]["role"], "follower");
+    assert_same_chain(&c, &[0, 1, 2]).await;
+    let r = c.call(leader, "query", json!({ "key": "raft-59" })).await.unwrap();
+    assert_eq!(r["value"]["utf8"], "v59");
+}
+
+/// Issue 4, shown 3 (pre-vote): a follower cut off long enough for its
+/// election timer to fire (here by SIGSTOP) does not disrupt the majority
+/// when it returns: pre-vote keeps it from raising the term, so the leader
+/// and term stay. (Check-quorum): a leader that loses both followers steps
+/// down; when they return, a leader is elected and commits resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_pre_vote_and_check_quorum_keep_a_returning_node_harmless() {
+    let _serial = SERIAL.lock().await;
+    let c = running_raft(3).await;
+    let (leader, term) = raft_leader(&c, &[0, 1, 2]).await;
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let cut = followers[0];
+    c.pause(cut).unwrap();
+    // The majority keeps committing while it is away.
+    let key = client(&c, 1);
+    let tx = put(&key, 0, "while-paused", "1");
+    assert_eq!(submit(&c, leader, "broadcast_tx_commit", &tx).await.unwrap()["code"], 0);
+    // The pause lasts three election timeouts (a perturbation length, not a
+    // synchronisation): the node's election timer is overdue when it resumes.
+    tokio::time::sleep(3 * ELECTION_TIMEOUT).await;
+    c.resume(cut).unwrap();
+    wait_committed(&c, &[cut], &[tx_hash(&tx)]).await;
+    let tx2 = put(&key, 1, "after-resume", "2");
+    assert_eq!(submit(&c, leader, "broadcast_tx_commit", &tx2).await.unwrap()["code"], 0);
+    wait_committed(&c, &[0, 1, 2], &[tx_hash(&tx2)]).await;
+    assert_eq!(raft_leader(&c, &[0, 1, 2]).await, (leader, term), "leader and term unchanged");
+
+    // Check-quorum: with both followers gone, the leader steps down.
+    for &f in &followers {
+        c.pause(f).unwrap();
+    }
+    c.wait_for(DEADLINE, "the isolated leader to step down", &[leader], || async {
+        let s = c.call(leader, "status", Value::Null).await.ok()?;
+        (s["consensus"]["role"] != "leader").then_some(())
+    })
+    .await
+    .unwrap();
+    for &f in &followers {
+        c.resume(f).unwrap();
+    }
+    let (_, new_term) = raft_leader(&c, &[0, 1, 2]).await;
+    assert!(new_term >= term);
+    let tx3 = put(&key, 2, "after-heal", "3");
+    let any = followers[1];
+    assert_eq!(submit(&c, any, "broadcast_tx_commit", &tx3).await.unwrap()["code"], 0);
+    assert_same_chain(&c, &[0, 1, 2]).await;
+}

@@ -913,6 +913,9 @@ impl Engine for HotStuff {
                 HotStuffMsg::Timeout(t) => self.on_timeout_msg(now, from, *t, out),
                 HotStuffMsg::SyncInfo(si) => self.on_sync_info(now, from, *si, out),
             },
+            Input::Message { from, msg } => {
+                out.push(Action::Invalid { from, reason: format!("not a hotstuff message: {}", msg.kind()) })
+            }
             Input::Timer(TimerId::Round) => self.on_round_timer(now, out),
             Input::Timer(TimerId::Propose) => self.request_payload(out),
             Input::Timer(TimerId::Sync) => self.on_sync_timer(now, out),

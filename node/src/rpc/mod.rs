@@ -23,7 +23,7 @@ use bytes::Bytes;
 use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, Server, ServerConfig, ServerHandle, SubscriptionMessage};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parking_lot::RwLock;
-use phalanx_config::Genesis;
+use phalanx_config::{Genesis, Protocol};
 use phalanx_consensus::engine::EngineStatus;
 use phalanx_consensus::types::{Block, Evidence};
 use phalanx_crypto::{Hash, PublicKey};
@@ -171,6 +171,24 @@ impl RpcContext {
         let tip = self.tip.read().clone();
         let e = self.engine.read().clone();
         let lag_ms = crate::driver::now_ms().saturating_sub(tip.time_ms);
+        let consensus = if self.genesis.consensus.protocol == Protocol::Raft {
+            json!({
+                "term": e.round,
+                "role": e.role,
+                "leader": e.leader.map(|l| l.to_hex()),
+                "commit_index": e.committed_height,
+                "applied_index": e.executed_height,
+            })
+        } else {
+            json!({
+                "round": e.round,
+                "committed_height": e.committed_height,
+                "executed_height": e.executed_height,
+                "high_qc_round": e.high_qc_round,
+                "leader": e.leader.map(|l| l.to_hex()),
+                "role": e.role,
+            })
+        };
         Ok(json!({
             "node_info": {
                 "moniker": self.moniker,
@@ -192,14 +210,7 @@ impl RpcContext {
                 "latest_block_time": humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(tip.time_ms)).to_string(),
                 "catching_up": lag_ms > 30_000 && tip.height > 0,
             },
-            "consensus": {
-                "round": e.round,
-                "committed_height": e.committed_height,
-                "executed_height": e.executed_height,
-                "high_qc_round": e.high_qc_round,
-                "leader": e.leader.map(|l| l.to_hex()),
-                "role": e.role,
-            },
+            "consensus": consensus,
             "mempool": { "size": self.mempool.len(), "bytes": self.mempool.bytes() },
         }))
     }

@@ -8,7 +8,7 @@
 
 use clap::Parser;
 use phalanx_testnet::sim::{
-    Broken, ByzantineKind, FaultConfig, HotStuffProtocol, Protocol, SimConfig, run_seed, run_seeds,
+    Broken, ByzantineKind, FaultConfig, HotStuffProtocol, Protocol, RaftProtocol, SimConfig, run_seed, run_seeds,
 };
 use std::sync::Arc;
 
@@ -72,18 +72,24 @@ fn main() {
     let a = Args::parse();
     let broken = match a.broken.as_deref() {
         None => None,
+        _ if a.protocol == "raft" => None,
         Some("lock") => Some(Broken::LockCheck),
         Some("one-vote") => Some(Broken::OneVotePerRound),
         Some("vote-after-timeout") => Some(Broken::VoteAfterTimeout),
         Some("commit-rule") => Some(Broken::CommitRule),
         Some("majority-quorum") => Some(Broken::MajorityQuorum),
         Some(other) => fail(&format!(
-            "--broken: unknown rule {other:?} (known: lock, one-vote, vote-after-timeout, commit-rule, majority-quorum)"
+            "--broken: unknown rule {other:?} (known: lock, one-vote, vote-after-timeout, commit-rule, majority-quorum; for raft: double-vote)"
         )),
     };
     let protocol: Arc<dyn Protocol> = match a.protocol.as_str() {
         "hotstuff" => Arc::new(HotStuffProtocol { broken }),
-        other => fail(&format!("--protocol: {other:?} is not simulated (known: hotstuff)")),
+        "raft" => match a.broken.as_deref() {
+            None => Arc::new(RaftProtocol::default()),
+            Some("double-vote") => Arc::new(RaftProtocol { broken_vote: true }),
+            Some(other) => fail(&format!("--broken: {other:?} is not a raft rule (known: double-vote)")),
+        },
+        other => fail(&format!("--protocol: {other:?} is not simulated (known: hotstuff, raft)")),
     };
     if a.validators == 0 {
         fail("--validators must be at least 1");

@@ -25,7 +25,7 @@ pub mod scenario;
 
 pub use network::{Network, NetworkConfig, Partition};
 pub use node::{MemStore, SimNode};
-pub use protocol::{Broken, FaultModel, HotStuffProtocol, Protocol, Timing};
+pub use protocol::{Broken, FaultModel, HotStuffProtocol, Protocol, RaftProtocol, Timing};
 pub use runner::{FaultStats, RunSummary, run_seeds};
 pub use scenario::{ByzantineKind, FaultConfig, FaultPlan};
 
@@ -63,7 +63,7 @@ impl SimConfig {
             validators,
             faults: FaultConfig::full(((validators - 1) / 3).saturating_sub(1)),
             tx_interval_ms: 20,
-            timing: Timing { timeout_ms_base: 250, timeout_ms_max: 1_000 },
+            timing: Timing { timeout_ms_base: 250, timeout_ms_max: 1_000, seed },
             full_trace: false,
             skip_checkers: Vec::new(),
         }
@@ -160,6 +160,7 @@ pub struct Simulation {
     genesis: Block,
     net: Network,
     honest: Vec<bool>,
+    ids: Vec<ValidatorId>,
     adversary: Vec<Option<ByzantineKind>>,
     sent: Vec<VecDeque<(usize, ConsensusMsg)>>,
     epoch: Vec<u64>,
@@ -183,7 +184,8 @@ fn sim_key(i: usize) -> Keypair {
 }
 
 impl Simulation {
-    pub fn new(protocol: Arc<dyn Protocol>, cfg: SimConfig) -> Simulation {
+    pub fn new(protocol: Arc<dyn Protocol>, mut cfg: SimConfig) -> Simulation {
+        cfg.timing.seed = cfg.seed;
         let n = cfg.validators;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let plan = FaultPlan::draw(&mut rng, n, protocol.fault_model(), protocol.max_faulty(n), &cfg.faults);
@@ -224,6 +226,7 @@ impl Simulation {
             .filter(|c| c.name() != "liveness" && !cfg.skip_checkers.iter().any(|s| s == c.name()))
             .collect();
         Simulation {
+            ids: nodes.iter().map(|n| n.id).collect(),
             net: Network::new(plan.network.clone(), count),
             liveness: Liveness::new(bound),
             protocol,
@@ -290,6 +293,7 @@ impl Simulation {
             now: self.now,
             gst: self.plan.network.gst_ms,
             honest: &self.honest,
+            ids: &self.ids,
             validators: &self.validators,
             genesis: &self.genesis,
             submitted: &self.submitted,
@@ -682,7 +686,7 @@ impl Simulation {
 
 /// Flips a bit of every signature in `msg`.
 fn corrupt(msg: &mut ConsensusMsg) {
-    let ConsensusMsg::HotStuff(m) = msg;
+    let ConsensusMsg::HotStuff(m) = msg else { return };
     match m {
         HotStuffMsg::Proposal(p) => p.block.signature.0[0] ^= 1,
         HotStuffMsg::Vote(v) => v.signature.0[0] ^= 1,

@@ -6,6 +6,7 @@
 
 use phalanx_consensus::engine::{ConsensusMsg, Engine, HotStuffMsg};
 use phalanx_consensus::hotstuff::{EngineConfig, HotStuff};
+use phalanx_consensus::raft::{Raft, RaftConfig, RaftMsg};
 use phalanx_consensus::smr::AcceptAll;
 use phalanx_consensus::types::{Block, Millis, ValidatorSet};
 use phalanx_crypto::Keypair;
@@ -25,6 +26,9 @@ pub enum FaultModel {
 pub struct Timing {
     pub timeout_ms_base: Millis,
     pub timeout_ms_max: Millis,
+    /// The run's seed: engines that draw randomness (Raft's election
+    /// jitter) seed it from this and their key, so runs stay deterministic.
+    pub seed: u64,
 }
 
 /// A protocol the simulator can run.
@@ -133,7 +137,85 @@ impl Protocol for HotStuffProtocol {
             ConsensusMsg::HotStuff(HotStuffMsg::SyncInfo(si)) => {
                 format!("sync info qc r{} tc r{}", si.high_qc.round(), si.last_tc.as_ref().map_or(0, |t| t.round))
             }
+            ConsensusMsg::Raft(m) => describe_raft(m),
         }
+    }
+}
+
+/// Raft (crash faults only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RaftProtocol {
+    /// Grant more than one vote per term (only for showing that the
+    /// election safety checker catches a broken engine).
+    pub broken_vote: bool,
+}
+
+impl Protocol for RaftProtocol {
+    fn name(&self) -> &'static str {
+        "raft"
+    }
+
+    fn fault_model(&self) -> FaultModel {
+        FaultModel::Crash
+    }
+
+    fn build(&self, key: Keypair, validators: &ValidatorSet, genesis: &Block, timing: &Timing) -> Box<dyn Engine> {
+        let key_bits = u64::from_le_bytes(key.public().as_bytes()[..8].try_into().expect("8 bytes"));
+        let mut cfg = RaftConfig::new(
+            genesis.header.chain_id.clone(),
+            validators.clone(),
+            genesis.clone(),
+            timing.timeout_ms_base,
+            timing.seed ^ key_bits,
+        );
+        // Small windows, so pipelining limits, probing and catch-up by block
+        // sync (behind the compaction point) happen often.
+        cfg.block_max_txs = 20;
+        cfg.max_inflight = 4;
+        cfg.max_append_entries = 8;
+        cfg.max_uncommitted = 16;
+        cfg.log_keep = 16;
+        cfg.sync_max_blocks = 8;
+        let mut engine = Raft::new(cfg, key);
+        if self.broken_vote {
+            engine.allow_second_vote_in_term_for_tests();
+        }
+        Box::new(engine)
+    }
+
+    fn replay_flags(&self) -> String {
+        if self.broken_vote { " --broken double-vote".into() } else { String::new() }
+    }
+
+    fn describe(&self, msg: &ConsensusMsg) -> String {
+        match msg {
+            ConsensusMsg::Raft(m) => describe_raft(m),
+            other => format!("{} message", other.kind()),
+        }
+    }
+}
+
+fn describe_raft(m: &RaftMsg) -> String {
+    match m {
+        RaftMsg::VoteRequest { pre, term, last_index, last_term } => {
+            format!("{}vote request t{term} last {last_index}/t{last_term}", if *pre { "pre-" } else { "" })
+        }
+        RaftMsg::VoteResponse { pre, term, granted } => {
+            format!("{}vote t{term} {}", if *pre { "pre-" } else { "" }, if *granted { "granted" } else { "refused" })
+        }
+        RaftMsg::Append { term, prev_index, prev_term, entries, commit } => {
+            format!("append t{term} after {prev_index}/t{prev_term} +{} commit {commit}", entries.len())
+        }
+        RaftMsg::AppendResponse { term, success, match_index, rejected, hint } => {
+            if *success {
+                format!("append ok t{term} match {match_index}")
+            } else {
+                format!("append refused t{term} at {rejected} hint {hint}")
+            }
+        }
+        RaftMsg::Heartbeat { term, commit, .. } => format!("heartbeat t{term} commit {commit}"),
+        RaftMsg::HeartbeatResponse { term, .. } => format!("heartbeat ok t{term}"),
+        RaftMsg::CatchUp { term, commit, .. } => format!("catch up t{term} to {commit}"),
     }
 }
 

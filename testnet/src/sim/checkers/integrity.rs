@@ -32,7 +32,15 @@ impl ChainIntegrity {
         }
         let qc = match &cb.cert {
             Certificate::Quorum(qc) => qc,
-            Certificate::Raft { .. } => {
+            Certificate::Raft { term, index } => {
+                // Raft commits by a majority of crash-fault members: nothing
+                // to verify but that the certificate names this entry.
+                if (*term, *index) != (cb.block.round(), cb.block.height()) {
+                    return Err(format!(
+                        "height {}: raft certificate names entry {index} of term {term}, not this block",
+                        cb.block.height()
+                    ));
+                }
                 self.certified.insert(id);
                 return Ok(());
             }

@@ -7,18 +7,20 @@
 
 mod agreement;
 mod double_sign;
+mod election_safety;
 mod integrity;
 mod liveness;
 mod validity;
 
 pub use agreement::Agreement;
 pub use double_sign::NoDoubleSigning;
+pub use election_safety::ElectionSafety;
 pub use integrity::ChainIntegrity;
 pub use liveness::{Liveness, LivenessBound};
 pub use validity::Validity;
 
 use phalanx_consensus::engine::ConsensusMsg;
-use phalanx_consensus::types::{Block, CertifiedBlock, Millis, Round, Tx, ValidatorSet};
+use phalanx_consensus::types::{Block, CertifiedBlock, Millis, Round, Tx, ValidatorId, ValidatorSet};
 use std::collections::BTreeSet;
 
 /// What checkers may look at.
@@ -27,6 +29,8 @@ pub struct Ctx<'a> {
     pub gst: Millis,
     /// Per instance: is it an honest validator?
     pub honest: &'a [bool],
+    /// Per instance: the validator it runs as.
+    pub ids: &'a [ValidatorId],
     pub validators: &'a ValidatorSet,
     pub genesis: &'a Block,
     pub submitted: &'a BTreeSet<Tx>,
@@ -63,6 +67,7 @@ pub fn standard(
         Box::new(Agreement::default()),
         Box::new(ChainIntegrity::new(chain_id, validators, genesis)),
         Box::new(NoDoubleSigning::default()),
+        Box::new(ElectionSafety::default()),
         Box::new(Validity::default()),
         Box::new(Liveness::new(liveness)),
     ]

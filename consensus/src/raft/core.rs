@@ -1,0 +1,1054 @@
+//! The Raft engine: leader election with pre-vote and check-quorum, log
+//! replication with batching and pipelining, commitment by current-term
+//! majority, and catch-up of followers behind the compaction point.
+//!
+//! Section numbers cite Ongaro & Ousterhout, "In Search of an Understandable
+//! Consensus Algorithm" (2014), and Ongaro's dissertation (2014) for §9.6
+//! (pre-vote, check-quorum) and §6.4 (read index). The rules as implemented
+//! are listed in `docs/raft.md`.
+//!
+//! Like every engine it is a pure state machine: time comes in with each
+//! input, election jitter from a seeded generator in its configuration, and
+//! everything it wants done leaves as actions. Persisted state
+//! ([`HardState`] and the log's blocks) is emitted as `PersistSafety` /
+//! `PersistBlock` before any message that depends on it; the driver makes
+//! them durable before sending.
+
+use super::log::{Index, RaftLog, Term};
+use super::msg::{HardState, RaftMsg};
+use crate::engine::{
+    Action, ConsensusMsg, Engine, EngineStatus, Input, Recovery, SafetyState, SyncRequest, SyncResponse, TimerId,
+};
+use crate::types::{
+    Block, BlockHeader, BlockId, Certificate, CertifiedBlock, Height, Millis, Tx, ValidatorId, ValidatorSet,
+    payload_root,
+};
+use phalanx_crypto::{Hash, Keypair};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use tracing::{debug, info};
+
+/// How often a leader with an empty mempool asks it again.
+pub const PROPOSE_POLL_MS: Millis = 5;
+
+/// Parameters of a Raft engine.
+#[derive(Clone, Debug)]
+pub struct RaftConfig {
+    pub chain_id: String,
+    /// The voting members (voting power is ignored: Raft counts members).
+    pub validators: ValidatorSet,
+    pub genesis: Block,
+    /// Election timeout T: a follower that hears no leader for a random time
+    /// in [T, 2T) starts a (pre-)election (§5.2); a leader that hears from
+    /// no majority for T steps down (check-quorum, §9.6).
+    pub election_timeout_ms: Millis,
+    /// How often a leader sends heartbeats (well below T).
+    pub heartbeat_ms: Millis,
+    pub block_max_bytes: usize,
+    pub block_max_txs: usize,
+    /// Append messages in flight per follower at most (pipelining).
+    pub max_inflight: usize,
+    /// Entries per append message at most (batching).
+    pub max_append_entries: usize,
+    /// Uncommitted entries a leader creates ahead of its commit index at most.
+    pub max_uncommitted: usize,
+    /// Applied entries kept in memory for slow followers; older ones are
+    /// compacted and followers behind them catch up by block sync.
+    pub log_keep: usize,
+    /// Blocks asked for in one catch-up sync request.
+    pub sync_max_blocks: u32,
+    /// Seed of the election jitter.
+    pub seed: u64,
+}
+
+impl RaftConfig {
+    /// Defaults for everything but the chain, members, timeout and seed.
+    pub fn new(
+        chain_id: String,
+        validators: ValidatorSet,
+        genesis: Block,
+        election_timeout_ms: Millis,
+        seed: u64,
+    ) -> RaftConfig {
+        RaftConfig {
+            chain_id,
+            validators,
+            genesis,
+            election_timeout_ms,
+            heartbeat_ms: (election_timeout_ms / 10).max(1),
+            block_max_bytes: 4 << 20,
+            block_max_txs: 10_000,
+            max_inflight: 8,
+            max_append_entries: 64,
+            max_uncommitted: 64,
+            log_keep: 1024,
+            sync_max_blocks: 64,
+            seed,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+/// A leader's view of one follower (§5.3 nextIndex / matchIndex).
+#[derive(Clone, Debug)]
+struct Progress {
+    match_index: Index,
+    next_index: Index,
+    /// (prev index, last index) of each append in flight, oldest first.
+    inflight: VecDeque<(Index, Index)>,
+    /// After a rejection: one append at a time until one succeeds.
+    probing: bool,
+    /// When the follower last answered anything in this term.
+    last_heard: Millis,
+    /// When `match_index` last moved (or the follower was last reset).
+    last_progress: Millis,
+    /// When a catch-up notice was last sent, while the follower syncs.
+    catching_up: Option<Millis>,
+}
+
+/// A follower catching up by block sync.
+struct CatchUp {
+    from: ValidatorId,
+    target: Index,
+    asked_at: Millis,
+}
+
+/// A Raft node's consensus state.
+pub struct Raft {
+    cfg: RaftConfig,
+    key: Keypair,
+    me: ValidatorId,
+    members: Vec<ValidatorId>,
+    hs: HardState,
+    log: RaftLog,
+    commit: Index,
+    executed: BTreeMap<Height, Hash>,
+    role: Role,
+    leader: Option<ValidatorId>,
+    /// When this node last heard from a leader of its current term (pre-vote
+    /// and vote requests are refused for an election timeout after that).
+    leader_contact: Option<Millis>,
+    votes: BTreeSet<ValidatorId>,
+    progress: BTreeMap<ValidatorId, Progress>,
+    proposing: Option<u64>,
+    next_ticket: u64,
+    catch_up: Option<CatchUp>,
+    rng: u64,
+    restored: bool,
+    /// Always true in a validator; false only in the simulator's
+    /// deliberately broken engines (feature `unsafe-test-hooks`).
+    one_vote_per_term: bool,
+}
+
+impl Raft {
+    /// An engine for the member holding `key`. It does nothing until it
+    /// receives `Input::Restored`.
+    pub fn new(cfg: RaftConfig, key: Keypair) -> Raft {
+        let me = key.public();
+        let members = cfg.validators.iter().map(|v| v.id).collect();
+        Raft {
+            me,
+            key,
+            members,
+            hs: HardState::default(),
+            log: RaftLog::new(&cfg.genesis),
+            commit: 0,
+            executed: BTreeMap::new(),
+            role: Role::Follower,
+            leader: None,
+            leader_contact: None,
+            votes: BTreeSet::new(),
+            progress: BTreeMap::new(),
+            proposing: None,
+            next_ticket: 0,
+            catch_up: None,
+            rng: cfg.seed ^ 0x9e37_79b9_7f4a_7c15,
+            restored: false,
+            one_vote_per_term: true,
+            cfg,
+        }
+    }
+
+    /// Builds this engine so it grants a vote to every up-to-date candidate
+    /// of a term, not only the first: for showing that the simulator's
+    /// election safety checker catches a broken engine. Never in a validator.
+    #[cfg(feature = "unsafe-test-hooks")]
+    pub fn allow_second_vote_in_term_for_tests(&mut self) {
+        self.one_vote_per_term = false;
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.hs.term
+    }
+
+    /// Is this node the leader?
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// The commit index.
+    pub fn commit_index(&self) -> Index {
+        self.commit
+    }
+
+    /// The index of the last log entry.
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    fn is_member(&self, v: &ValidatorId) -> bool {
+        self.members.contains(v)
+    }
+
+    /// splitmix64: the engine's only randomness, seeded by its configuration.
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Arms the election timer at a random point in [T, 2T) (§5.2).
+    fn reset_election_timer(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let t = self.cfg.election_timeout_ms;
+        let at = now + t + self.random() % t.max(1);
+        out.push(Action::SetTimer { id: TimerId::Election, at });
+    }
+
+    fn persist(&self, out: &mut Vec<Action>) {
+        out.push(Action::PersistSafety(SafetyState::Raft(self.hs.clone())));
+    }
+
+    fn send(&self, to: ValidatorId, msg: RaftMsg, out: &mut Vec<Action>) {
+        out.push(Action::Send { to, msg: ConsensusMsg::Raft(msg) });
+    }
+
+    fn broadcast(&self, msg: RaftMsg, out: &mut Vec<Action>) {
+        out.push(Action::Broadcast(ConsensusMsg::Raft(msg)));
+    }
+
+    fn invalid(&self, from: ValidatorId, reason: String, out: &mut Vec<Action>) {
+        out.push(Action::Invalid { from, reason });
+    }
+
+    // ----- recovery -----
+
+    fn on_restored(&mut self, now: Millis, r: Recovery, out: &mut Vec<Action>) {
+        self.restored = true;
+        let committed = r.committed.block;
+        self.commit = committed.height();
+        self.executed = r.executed.into_iter().collect();
+        self.log = RaftLog::new(&committed);
+        let hs = match r.safety {
+            Some(SafetyState::Raft(hs)) => hs,
+            _ => HardState { term: committed.round(), voted_for: None, last_index: 0, last_id: Hash::ZERO },
+        };
+        // The log: walk back from the persisted last entry to the committed
+        // block through parent ids.
+        if hs.last_index > self.commit {
+            let by_id: BTreeMap<BlockId, &Block> = r.blocks.iter().map(|b| (b.id(), b)).collect();
+            let mut chain = Vec::new();
+            let mut id = hs.last_id;
+            while let Some(b) = by_id.get(&id) {
+                if b.height() <= self.commit {
+                    break;
+                }
+                chain.push((*b).clone());
+                id = b.parent();
+            }
+            if id == committed.id() && chain.last().is_some_and(|b| b.height() == self.commit + 1) {
+                for b in chain.into_iter().rev() {
+                    self.log.append(b);
+                }
+            } else {
+                // Only blocks below the committed height are missing here if
+                // the committed chain moved past a stale suffix; the
+                // persisted tail above it is gone, so trust the store.
+                debug!(last = hs.last_index, commit = self.commit, "raft log tail not found above the committed block");
+            }
+        }
+        self.hs = HardState { last_index: self.log.last_index(), last_id: self.log.last().id, ..hs };
+        self.become_follower(now, self.hs.term, None, out);
+    }
+
+    // ----- roles -----
+
+    fn become_follower(&mut self, now: Millis, term: Term, leader: Option<ValidatorId>, out: &mut Vec<Action>) {
+        if term > self.hs.term {
+            self.hs.term = term;
+            self.hs.voted_for = None;
+            self.persist(out);
+        }
+        if self.role != Role::Follower {
+            debug!(term, "raft: follower");
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.progress.clear();
+        self.proposing = None;
+        self.reset_election_timer(now, out);
+    }
+
+    /// Election timeout: ask for pre-votes at term + 1 without changing
+    /// anything (§9.6), so a node that was cut off cannot disrupt a working
+    /// leader when it returns.
+    fn start_pre_vote(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if !self.is_member(&self.me) {
+            return;
+        }
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.votes = BTreeSet::from([self.me]);
+        self.reset_election_timer(now, out);
+        if self.votes.len() >= self.quorum() {
+            return self.start_election(now, out);
+        }
+        let msg = RaftMsg::VoteRequest {
+            pre: true,
+            term: self.hs.term + 1,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        };
+        self.broadcast(msg, out);
+    }
+
+    /// A majority would vote for us: a real election at term + 1 (§5.2).
+    fn start_election(&mut self, now: Millis, out: &mut Vec<Action>) {
+        self.role = Role::Candidate;
+        self.hs.term += 1;
+        self.hs.voted_for = Some(self.me);
+        self.votes = BTreeSet::from([self.me]);
+        self.persist(out);
+        info!(term = self.hs.term, "raft: starting election");
+        self.reset_election_timer(now, out);
+        if self.votes.len() >= self.quorum() {
+            return self.become_leader(now, out);
+        }
+        let msg = RaftMsg::VoteRequest {
+            pre: false,
+            term: self.hs.term,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        };
+        self.broadcast(msg, out);
+    }
+
+    fn become_leader(&mut self, now: Millis, out: &mut Vec<Action>) {
+        info!(term = self.hs.term, last = self.log.last_index(), "raft: leader");
+        self.role = Role::Leader;
+        self.leader = Some(self.me);
+        self.votes.clear();
+        let next = self.log.last_index() + 1;
+        self.progress = self
+            .members
+            .iter()
+            .filter(|m| **m != self.me)
+            .map(|m| {
+                let p = Progress {
+                    match_index: 0,
+                    next_index: next,
+                    inflight: VecDeque::new(),
+                    probing: true,
+                    last_heard: now,
+                    last_progress: now,
+                    catching_up: None,
+                };
+                (*m, p)
+            })
+            .collect();
+        // A no-op entry of the new term, so entries of earlier terms commit
+        // with it (§5.4.2, §8).
+        self.append_entry(now, Vec::new(), out);
+        out.push(Action::SetTimer { id: TimerId::Election, at: now + self.cfg.election_timeout_ms });
+        out.push(Action::SetTimer { id: TimerId::Heartbeat, at: now + self.cfg.heartbeat_ms });
+        self.maybe_propose(now, out);
+    }
+
+    // ----- timers -----
+
+    fn on_timer(&mut self, now: Millis, id: TimerId, out: &mut Vec<Action>) {
+        match id {
+            TimerId::Election => match self.role {
+                Role::Leader => self.check_quorum(now, out),
+                _ => self.start_pre_vote(now, out),
+            },
+            TimerId::Heartbeat if self.role == Role::Leader => {
+                self.heartbeat_all(now, 0, out);
+                out.push(Action::SetTimer { id: TimerId::Heartbeat, at: now + self.cfg.heartbeat_ms });
+            }
+            TimerId::Propose if self.role == Role::Leader => self.maybe_propose(now, out),
+            TimerId::Sync => {
+                if let Some(c) = &self.catch_up
+                    && now >= c.asked_at + self.cfg.election_timeout_ms
+                {
+                    // Unanswered: ask again (the leader may have changed).
+                    let from = self.leader.unwrap_or(c.from);
+                    let target = c.target;
+                    self.catch_up = None;
+                    self.request_catch_up(now, from, target, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Check-quorum (§9.6): a leader that has not heard from a majority
+    /// within an election timeout steps down, so a partitioned leader stops
+    /// accepting work it cannot commit.
+    fn check_quorum(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let t = self.cfg.election_timeout_ms;
+        let heard = 1 + self.progress.values().filter(|p| p.last_heard + t >= now).count();
+        if heard < self.quorum() {
+            info!(term = self.hs.term, heard, "raft: leader lost contact with a majority; stepping down");
+            self.become_follower(now, self.hs.term, None, out);
+        } else {
+            out.push(Action::SetTimer { id: TimerId::Election, at: now + t });
+        }
+    }
+
+    // ----- elections -----
+
+    fn log_up_to_date(&self, last_index: Index, last_term: Term) -> bool {
+        // §5.4.1: later last term wins; equal terms, the longer log.
+        (last_term, last_index) >= (self.log.last_term(), self.log.last_index())
+    }
+
+    /// Within an election timeout of hearing from the leader, vote requests
+    /// are refused (§9.6 and §4.2.3), so a returning node cannot depose it.
+    fn in_lease(&self, now: Millis) -> bool {
+        self.role == Role::Leader
+            || (self.leader.is_some() && self.leader_contact.is_some_and(|t| now < t + self.cfg.election_timeout_ms))
+    }
+
+    // The fields of one message, taken apart by `on_message`.
+    #[allow(clippy::too_many_arguments)]
+    fn on_vote_request(
+        &mut self,
+        now: Millis,
+        from: ValidatorId,
+        pre: bool,
+        term: Term,
+        last_index: Index,
+        last_term: Term,
+        out: &mut Vec<Action>,
+    ) {
+        if pre {
+            let granted = term > self.hs.term && !self.in_lease(now) && self.log_up_to_date(last_index, last_term);
+            let term = if granted { term } else { self.hs.term };
+            return self.send(from, RaftMsg::VoteResponse { pre: true, term, granted }, out);
+        }
+        if term > self.hs.term && self.in_lease(now) {
+            return; // ignored, not answered: the leader is alive
+        }
+        if term > self.hs.term {
+            self.become_follower(now, term, None, out);
+        }
+        let granted = term == self.hs.term
+            && (self.hs.voted_for.is_none_or(|v| v == from) || !self.one_vote_per_term)
+            && self.log_up_to_date(last_index, last_term);
+        if granted && self.hs.voted_for.is_none() {
+            self.hs.voted_for = Some(from);
+            self.persist(out);
+        }
+        if granted {
+            self.reset_election_timer(now, out);
+        }
+        self.send(from, RaftMsg::VoteResponse { pre: false, term: self.hs.term, granted }, out);
+    }
+
+    fn on_vote_response(
+        &mut self,
+        now: Millis,
+        from: ValidatorId,
+        pre: bool,
+        term: Term,
+        granted: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if term > self.hs.term && !(pre && granted) {
+            return self.become_follower(now, term, None, out);
+        }
+        if !granted {
+            return;
+        }
+        match (pre, self.role) {
+            (true, Role::PreCandidate) if term == self.hs.term + 1 => {
+                self.votes.insert(from);
+                if self.votes.len() >= self.quorum() {
+                    self.start_election(now, out);
+                }
+            }
+            (false, Role::Candidate) if term == self.hs.term => {
+                self.votes.insert(from);
+                if self.votes.len() >= self.quorum() {
+                    self.become_leader(now, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ----- leader: proposing and replicating -----
+
+    fn executed_point(&self) -> (Height, Hash) {
+        self.executed.last_key_value().map(|(h, a)| (*h, *a)).unwrap_or((0, self.cfg.genesis.header.app_hash))
+    }
+
+    /// Appends a new entry of this term carrying `txs`, persists it and
+    /// sends it on.
+    fn append_entry(&mut self, now: Millis, txs: Vec<Tx>, out: &mut Vec<Action>) {
+        let last = self.log.last();
+        let (app_height, app_hash) = self.executed_point();
+        let header = BlockHeader {
+            chain_id: self.cfg.chain_id.clone(),
+            height: last.index + 1,
+            round: self.hs.term,
+            parent: last.id,
+            parent_round: last.term,
+            payload_root: payload_root(&txs),
+            app_height,
+            app_hash,
+            proposer: self.me,
+            time_ms: now,
+        };
+        let block = Block::sign(header, Certificate::Raft { term: last.term, index: last.index }, txs, &self.key);
+        out.push(Action::PersistBlock(block.clone()));
+        self.log.append(block);
+        self.hs.last_index = self.log.last_index();
+        self.hs.last_id = self.log.last().id;
+        self.persist(out);
+        let peers: Vec<ValidatorId> = self.progress.keys().copied().collect();
+        for p in peers {
+            self.send_appends(now, p, out);
+        }
+        self.maybe_commit(out);
+    }
+
+    /// Asks the mempool for the next batch while the pipeline has room.
+    fn maybe_propose(&mut self, _now: Millis, out: &mut Vec<Action>) {
+        if self.role != Role::Leader || self.proposing.is_some() {
+            return;
+        }
+        if (self.log.last_index() - self.commit) as usize >= self.cfg.max_uncommitted {
+            return; // resumes when commits free the pipeline
+        }
+        self.next_ticket += 1;
+        self.proposing = Some(self.next_ticket);
+        let applied = self.executed_point().0;
+        out.push(Action::RequestPayload {
+            ticket: self.next_ticket,
+            max_bytes: self.cfg.block_max_bytes,
+            max_txs: self.cfg.block_max_txs,
+            exclude: self.log.ids_above(applied),
+        });
+    }
+
+    fn on_payload(&mut self, now: Millis, ticket: u64, txs: Vec<Tx>, out: &mut Vec<Action>) {
+        if self.proposing != Some(ticket) {
+            return;
+        }
+        self.proposing = None;
+        if self.role != Role::Leader {
+            return;
+        }
+        if txs.is_empty() {
+            out.push(Action::SetTimer { id: TimerId::Propose, at: now + PROPOSE_POLL_MS });
+            return;
+        }
+        self.append_entry(now, txs, out);
+        self.maybe_propose(now, out);
+    }
+
+    /// Sends `peer` as many appends as its window allows.
+    fn send_appends(&mut self, now: Millis, peer: ValidatorId, out: &mut Vec<Action>) {
+        let Some(mut p) = self.progress.remove(&peer) else { return };
+        let window = if p.probing { 1 } else { self.cfg.max_inflight };
+        while p.catching_up.is_none() && p.inflight.len() < window && p.next_index <= self.log.last_index() {
+            let prev_index = p.next_index - 1;
+            let Some(prev_term) = self.log.term_at(prev_index) else {
+                // Below the compaction point: the follower fetches the
+                // committed chain first.
+                p.catching_up = Some(now);
+                let commit_id = self.log.id_at(self.commit).unwrap_or(self.log.base().id);
+                let commit = if self.log.id_at(self.commit).is_some() { self.commit } else { self.log.base().index };
+                self.send(peer, RaftMsg::CatchUp { term: self.hs.term, commit, commit_id }, out);
+                break;
+            };
+            let entries = self.log.slice(p.next_index, self.cfg.max_append_entries, self.cfg.block_max_bytes);
+            let last = prev_index + entries.len() as Index;
+            let msg = RaftMsg::Append { term: self.hs.term, prev_index, prev_term, entries, commit: self.commit };
+            self.send(peer, msg, out);
+            p.inflight.push_back((prev_index, last));
+            p.next_index = last + 1;
+        }
+        self.progress.insert(peer, p);
+    }
+
+    /// Heartbeats to every follower; a follower that did not finish catching
+    /// up within an election timeout is probed with appends again.
+    fn heartbeat_all(&mut self, now: Millis, ctx: u64, out: &mut Vec<Action>) {
+        let peers: Vec<ValidatorId> = self.progress.keys().copied().collect();
+        for peer in peers {
+            let p = self.progress.get_mut(&peer).expect("listed");
+            if p.catching_up.is_some_and(|sent| now >= sent + self.cfg.election_timeout_ms) {
+                p.catching_up = None;
+                p.next_index = p.match_index + 1;
+                p.inflight.clear();
+                p.probing = true;
+                self.send_appends(now, peer, out);
+            }
+            let commit = self.commit.min(self.progress[&peer].match_index);
+            self.send(peer, RaftMsg::Heartbeat { term: self.hs.term, commit, ctx }, out);
+        }
+    }
+
+    /// §5.3/§5.4.2: the highest index stored by a majority commits if its
+    /// entry is of the current term; earlier entries commit with it.
+    fn maybe_commit(&mut self, out: &mut Vec<Action>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut matched: Vec<Index> = self.progress.values().map(|p| p.match_index).collect();
+        matched.push(self.log.last_index());
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let n = matched[self.quorum() - 1];
+        if n > self.commit && self.log.term_at(n) == Some(self.hs.term) {
+            let old = self.commit;
+            self.commit_to(n, out);
+            // Tell followers at once rather than at the next heartbeat.
+            let peers: Vec<ValidatorId> = self.progress.keys().copied().collect();
+            for peer in peers {
+                let p = &self.progress[&peer];
+                if p.match_index > old && p.inflight.is_empty() {
+                    let commit = self.commit.min(p.match_index);
+                    self.send(peer, RaftMsg::Heartbeat { term: self.hs.term, commit, ctx: 0 }, out);
+                }
+            }
+        }
+    }
+
+    fn commit_to(&mut self, index: Index, out: &mut Vec<Action>) {
+        let index = index.min(self.log.last_index());
+        if index <= self.commit {
+            return;
+        }
+        let mut blocks = Vec::with_capacity((index - self.commit) as usize);
+        for i in self.commit + 1..=index {
+            let b = self.log.get(i).expect("uncommitted entries are held").clone();
+            let cert = Certificate::Raft { term: b.round(), index: b.height() };
+            blocks.push(CertifiedBlock { block: b, cert });
+        }
+        self.commit = index;
+        out.push(Action::Commit(blocks));
+    }
+
+    // The fields of one message, taken apart by `on_message`.
+    #[allow(clippy::too_many_arguments)]
+    fn on_append_response(
+        &mut self,
+        now: Millis,
+        from: ValidatorId,
+        success: bool,
+        match_index: Index,
+        rejected: Index,
+        hint: Index,
+        out: &mut Vec<Action>,
+    ) {
+        let last = self.log.last_index();
+        let Some(p) = self.progress.get_mut(&from) else { return };
+        p.last_heard = now;
+        if success {
+            if match_index > last {
+                return self.invalid(
+                    from,
+                    format!("append response matches index {match_index} beyond the log end {last}"),
+                    out,
+                );
+            }
+            if match_index > p.match_index {
+                p.match_index = match_index;
+                p.last_progress = now;
+            }
+            p.next_index = p.next_index.max(p.match_index + 1);
+            while p.inflight.front().is_some_and(|(_, l)| *l <= match_index) {
+                p.inflight.pop_front();
+            }
+            p.probing = false;
+            p.catching_up = None;
+            self.maybe_commit(out);
+        } else {
+            // A rejection of an append no longer in flight is stale.
+            if rejected < p.match_index || !p.inflight.iter().any(|(prev, _)| *prev == rejected) {
+                return;
+            }
+            p.next_index = hint.max(p.match_index + 1).min(last.max(p.match_index + 1));
+            p.inflight.clear();
+            p.probing = true;
+            p.last_progress = now;
+        }
+        self.send_appends(now, from, out);
+        self.maybe_propose(now, out);
+    }
+
+    fn on_heartbeat_response(&mut self, now: Millis, from: ValidatorId, out: &mut Vec<Action>) {
+        let last = self.log.last_index();
+        let stall = 2 * self.cfg.heartbeat_ms;
+        let Some(p) = self.progress.get_mut(&from) else { return };
+        p.last_heard = now;
+        if p.match_index < last && p.catching_up.is_none() && now >= p.last_progress + stall {
+            // Appends in flight were lost or refused silently: resend from
+            // what is known to match.
+            p.next_index = p.match_index + 1;
+            p.inflight.clear();
+            p.probing = true;
+            p.last_progress = now;
+        }
+        self.send_appends(now, from, out);
+    }
+
+    // ----- follower -----
+
+    /// A message of a term at least ours from a leader: follow it.
+    fn heard_leader(&mut self, now: Millis, from: ValidatorId, term: Term, out: &mut Vec<Action>) {
+        if term > self.hs.term || self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(now, term, Some(from), out);
+        } else {
+            self.reset_election_timer(now, out);
+        }
+        self.leader_contact = Some(now);
+    }
+
+    // The fields of one message, taken apart by `on_message`.
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        now: Millis,
+        from: ValidatorId,
+        term: Term,
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Block>,
+        leader_commit: Index,
+        out: &mut Vec<Action>,
+    ) {
+        let reject = |s: &Raft, hint: Index, out: &mut Vec<Action>| {
+            let msg =
+                RaftMsg::AppendResponse { term: s.hs.term, success: false, match_index: 0, rejected: prev_index, hint };
+            s.send(from, msg, out);
+        };
+        if term < self.hs.term {
+            return reject(self, 0, out);
+        }
+        if let Err(e) = self.check_entries(term, prev_index, &entries) {
+            return self.invalid(from, e, out);
+        }
+        self.heard_leader(now, from, term, out);
+        // Entries at or below our commit index are committed, hence equal to
+        // the leader's (Leader Completeness, §5.4): skip them.
+        let mut prev_index = prev_index;
+        let mut prev_term = prev_term;
+        let mut entries = entries;
+        if prev_index < self.commit {
+            let skip = ((self.commit - prev_index) as usize).min(entries.len());
+            if skip > 0 {
+                prev_term = entries[skip - 1].round();
+            }
+            entries.drain(..skip);
+            prev_index += skip as Index;
+            if prev_index < self.commit {
+                // Everything sent is already committed here.
+                let msg = RaftMsg::AppendResponse {
+                    term: self.hs.term,
+                    success: true,
+                    match_index: prev_index,
+                    rejected: 0,
+                    hint: 0,
+                };
+                return self.send(from, msg, out);
+            }
+        }
+        // §5.3 consistency check, with the hint for fast back-off.
+        if prev_index > self.log.last_index() {
+            return reject(self, self.log.last_index() + 1, out);
+        }
+        match self.log.term_at(prev_index) {
+            Some(t) if t == prev_term => {}
+            Some(t) => {
+                let hint = self.log.first_index_of_term(t, prev_index).max(self.commit + 1);
+                return reject(self, hint, out);
+            }
+            None => return reject(self, self.commit + 1, out),
+        }
+        if let Some(first) = entries.first()
+            && Some(first.parent()) != self.log.id_at(prev_index)
+        {
+            return self.invalid(from, format!("entry {} does not extend entry {prev_index}", first.height()), out);
+        }
+        let mut changed = false;
+        for b in entries.iter() {
+            let i = b.height();
+            if self.log.id_at(i) == Some(b.id()) {
+                continue;
+            }
+            if i <= self.log.last_index() {
+                // A conflicting suffix: drop it (never a committed entry).
+                debug_assert!(i > self.commit, "conflict at committed index {i}");
+                self.log.truncate_after(i - 1);
+            }
+            out.push(Action::PersistBlock(b.clone()));
+            self.log.append(b.clone());
+            changed = true;
+        }
+        let last_new = prev_index + entries.len() as Index;
+        if changed {
+            self.hs.last_index = self.log.last_index();
+            self.hs.last_id = self.log.last().id;
+            self.persist(out);
+        }
+        if leader_commit > self.commit {
+            self.commit_to(leader_commit.min(last_new), out);
+        }
+        let msg =
+            RaftMsg::AppendResponse { term: self.hs.term, success: true, match_index: last_new, rejected: 0, hint: 0 };
+        self.send(from, msg, out);
+    }
+
+    /// Entries must be a chain of this chain's blocks following `prev_index`,
+    /// of terms no later than the leader's.
+    fn check_entries(&self, term: Term, prev_index: Index, entries: &[Block]) -> Result<(), String> {
+        let mut parent: Option<BlockId> = None;
+        let mut parent_term = 0;
+        for (expect, b) in (prev_index + 1..).zip(entries) {
+            if b.height() != expect {
+                return Err(format!("append entries are not consecutive: {} where {expect} was expected", b.height()));
+            }
+            if b.header.chain_id != self.cfg.chain_id {
+                return Err(format!("entry {} is for chain {:?}", b.height(), b.header.chain_id));
+            }
+            if b.round() > term || b.round() < parent_term {
+                return Err(format!("entry {} has term {} (leader term {term})", b.height(), b.round()));
+            }
+            if parent.is_some_and(|p| p != b.parent()) {
+                return Err(format!("entry {} does not extend entry {}", b.height(), b.height() - 1));
+            }
+            if b.header.payload_root != payload_root(&b.txs) {
+                return Err(format!("entry {} carries transactions that do not match its payload root", b.height()));
+            }
+            parent = Some(b.id());
+            parent_term = b.round();
+        }
+        Ok(())
+    }
+
+    fn on_heartbeat(
+        &mut self,
+        now: Millis,
+        from: ValidatorId,
+        term: Term,
+        commit: Index,
+        ctx: u64,
+        out: &mut Vec<Action>,
+    ) {
+        if term < self.hs.term {
+            return self.send(from, RaftMsg::HeartbeatResponse { term: self.hs.term, ctx }, out);
+        }
+        self.heard_leader(now, from, term, out);
+        // The leader sends at most what it knows we match.
+        if commit > self.commit {
+            self.commit_to(commit, out);
+        }
+        self.send(from, RaftMsg::HeartbeatResponse { term: self.hs.term, ctx }, out);
+    }
+
+    fn on_catch_up(&mut self, now: Millis, from: ValidatorId, term: Term, commit: Index, out: &mut Vec<Action>) {
+        if term < self.hs.term {
+            return;
+        }
+        self.heard_leader(now, from, term, out);
+        if commit <= self.commit {
+            let msg = RaftMsg::AppendResponse {
+                term: self.hs.term,
+                success: true,
+                match_index: self.commit,
+                rejected: 0,
+                hint: 0,
+            };
+            return self.send(from, msg, out);
+        }
+        if self.catch_up.is_none() {
+            self.request_catch_up(now, from, commit, out);
+        }
+    }
+
+    fn request_catch_up(&mut self, now: Millis, from: ValidatorId, target: Index, out: &mut Vec<Action>) {
+        self.catch_up = Some(CatchUp { from, target, asked_at: now });
+        let request =
+            SyncRequest { from_height: self.commit + 1, target: Hash::ZERO, max_blocks: self.cfg.sync_max_blocks };
+        out.push(Action::RequestSync { from, request });
+        out.push(Action::SetTimer { id: TimerId::Sync, at: now + self.cfg.election_timeout_ms });
+    }
+
+    /// Committed blocks fetched from the leader: they extend our committed
+    /// chain and are committed (a leader's committed prefix is in every
+    /// later leader's log, §5.4), replacing any uncommitted entries here.
+    fn on_synced(&mut self, now: Millis, from: ValidatorId, response: SyncResponse, out: &mut Vec<Action>) {
+        let Some(c) = &self.catch_up else { return };
+        if c.from != from {
+            return;
+        }
+        let target = c.target;
+        let mut parent = self.log.id_at(self.commit).expect("the committed entry is known");
+        let mut expect = self.commit + 1;
+        let mut accepted = Vec::new();
+        for b in response.blocks {
+            if b.height() != expect || b.parent() != parent || b.header.chain_id != self.cfg.chain_id {
+                break;
+            }
+            if b.header.payload_root != payload_root(&b.txs) || !b.verify_signature() {
+                self.invalid(from, format!("synced block {} is malformed", b.height()), out);
+                break;
+            }
+            parent = b.id();
+            expect += 1;
+            accepted.push(b);
+        }
+        if accepted.is_empty() {
+            self.catch_up = None;
+            return;
+        }
+        for b in accepted {
+            let i = b.height();
+            if self.log.id_at(i) != Some(b.id()) {
+                if i <= self.log.last_index() {
+                    self.log.truncate_after(i - 1);
+                }
+                out.push(Action::PersistBlock(b.clone()));
+                self.log.append(b);
+            }
+        }
+        let top = expect - 1;
+        self.hs.last_index = self.log.last_index();
+        self.hs.last_id = self.log.last().id;
+        self.persist(out);
+        self.commit_to(top, out);
+        if top < target {
+            self.request_catch_up(now, from, target, out);
+        } else {
+            self.catch_up = None;
+            let msg =
+                RaftMsg::AppendResponse { term: self.hs.term, success: true, match_index: top, rejected: 0, hint: 0 };
+            if let Some(l) = self.leader {
+                self.send(l, msg, out);
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: Millis, from: ValidatorId, msg: RaftMsg, out: &mut Vec<Action>) {
+        if !self.is_member(&from) || from == self.me {
+            return self.invalid(from, "raft message from a non-member".into(), out);
+        }
+        // Any message of a later term moves us to it (§5.1), except
+        // pre-votes (which change nothing) and vote requests, which decide
+        // for themselves under the leader lease.
+        let term = msg.term();
+        match msg {
+            RaftMsg::VoteRequest { pre, term, last_index, last_term } => {
+                self.on_vote_request(now, from, pre, term, last_index, last_term, out)
+            }
+            RaftMsg::VoteResponse { pre, term, granted } => self.on_vote_response(now, from, pre, term, granted, out),
+            RaftMsg::Append { term, prev_index, prev_term, entries, commit } => {
+                self.on_append(now, from, term, prev_index, prev_term, entries, commit, out)
+            }
+            RaftMsg::Heartbeat { term, commit, ctx } => self.on_heartbeat(now, from, term, commit, ctx, out),
+            RaftMsg::CatchUp { term, commit, .. } => self.on_catch_up(now, from, term, commit, out),
+            RaftMsg::AppendResponse { success, match_index, rejected, hint, .. } => {
+                if term > self.hs.term {
+                    return self.become_follower(now, term, None, out);
+                }
+                if term == self.hs.term && self.role == Role::Leader {
+                    self.on_append_response(now, from, success, match_index, rejected, hint, out);
+                }
+            }
+            RaftMsg::HeartbeatResponse { .. } => {
+                if term > self.hs.term {
+                    return self.become_follower(now, term, None, out);
+                }
+                if term == self.hs.term && self.role == Role::Leader {
+                    self.on_heartbeat_response(now, from, out);
+                }
+            }
+        }
+    }
+
+    fn on_executed(&mut self, height: Height, app_hash: Hash) {
+        self.executed.insert(height, app_hash);
+        while self.executed.len() > 64 {
+            self.executed.pop_first();
+        }
+        let applied = height.min(self.commit);
+        let keep = self.cfg.log_keep as Index;
+        if applied > self.log.base().index + 2 * keep {
+            self.log.compact(applied - keep);
+        }
+    }
+}
+
+impl Engine for Raft {
+    fn step(&mut self, now: Millis, input: Input, out: &mut Vec<Action>) {
+        if !self.restored {
+            if let Input::Restored(r) = input {
+                self.on_restored(now, *r, out);
+            }
+            return;
+        }
+        match input {
+            Input::Restored(_) => {}
+            Input::Message { from, msg: ConsensusMsg::Raft(m) } => self.on_message(now, from, m, out),
+            Input::Message { from, msg } => {
+                self.invalid(from, format!("not a raft message: {}", msg.kind()), out);
+            }
+            Input::Timer(id) => self.on_timer(now, id, out),
+            Input::Payload { ticket, txs } => self.on_payload(now, ticket, txs, out),
+            Input::Synced { from, response } => self.on_synced(now, from, response, out),
+            Input::Executed { height, app_hash } => self.on_executed(height, app_hash),
+        }
+        debug_assert!(self.commit <= self.log.last_index());
+        debug_assert!(self.log.base().index <= self.commit);
+    }
+
+    fn status(&self) -> EngineStatus {
+        EngineStatus {
+            protocol: "raft".into(),
+            round: self.hs.term,
+            committed_height: self.commit,
+            executed_height: self.executed.last_key_value().map_or(0, |(h, _)| *h),
+            high_qc_round: 0,
+            leader: self.leader,
+            role: self.role.name().into(),
+        }
+    }
+}

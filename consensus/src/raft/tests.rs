@@ -1,0 +1,568 @@
+//! The Raft rules, asserted on the exact actions the engine emits. Section
+//! numbers cite the Raft paper (Ongaro & Ousterhout 2014) and, for §9.6,
+//! Ongaro's dissertation.
+
+use super::*;
+use crate::engine::{Action, ConsensusMsg, Engine, Input, Recovery, SafetyState, TimerId};
+use crate::types::{Block, BlockHeader, Certificate, CertifiedBlock, Tx, ValidatorId, ValidatorSet, payload_root};
+use phalanx_crypto::{Hash, Keypair};
+
+const T: u64 = 1000;
+
+fn keys(n: u8) -> Vec<Keypair> {
+    (1..=n).map(|i| Keypair::from_seed(&[i; 32])).collect()
+}
+
+fn genesis(keys: &[Keypair]) -> Block {
+    Block::genesis("raft-test", 0, Hash::digest(b"app"), keys[0].public())
+}
+
+fn config(keys: &[Keypair], seed: u64) -> RaftConfig {
+    let set = ValidatorSet::equal(&keys.iter().map(|k| k.public()).collect::<Vec<_>>());
+    let mut cfg = RaftConfig::new("raft-test".into(), set, genesis(keys), T, seed);
+    cfg.log_keep = 4;
+    cfg
+}
+
+fn recovery(keys: &[Keypair]) -> Recovery {
+    let g = genesis(keys);
+    Recovery {
+        safety: None,
+        committed: CertifiedBlock { block: g, cert: Certificate::Genesis },
+        blocks: vec![],
+        executed: vec![(0, Hash::digest(b"app"))],
+    }
+}
+
+fn start(keys: &[Keypair], i: usize) -> Raft {
+    let mut e = Raft::new(config(keys, i as u64), keys[i].clone());
+    step(&mut e, 0, Input::Restored(Box::new(recovery(keys))));
+    e
+}
+
+fn step(e: &mut Raft, now: u64, input: Input) -> Vec<Action> {
+    let mut out = Vec::new();
+    e.step(now, input, &mut out);
+    out
+}
+
+fn msg(from: &Keypair, m: RaftMsg) -> Input {
+    Input::Message { from: from.public(), msg: ConsensusMsg::Raft(m) }
+}
+
+/// Raft messages sent, with their destination (None: broadcast).
+fn sent(actions: &[Action]) -> Vec<(Option<ValidatorId>, RaftMsg)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { to, msg: ConsensusMsg::Raft(m) } => Some((Some(*to), m.clone())),
+            Action::Broadcast(ConsensusMsg::Raft(m)) => Some((None, m.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn persisted(actions: &[Action]) -> Option<HardState> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::PersistSafety(SafetyState::Raft(hs)) => Some(hs.clone()),
+        _ => None,
+    })
+}
+
+fn position(actions: &[Action], f: impl Fn(&Action) -> bool) -> usize {
+    actions.iter().position(f).expect("action present")
+}
+
+fn is_send(a: &Action) -> bool {
+    matches!(a, Action::Send { .. } | Action::Broadcast(_))
+}
+
+/// Makes node 0 of `keys` leader of term 1 with node 1's votes.
+fn leader(keys: &[Keypair]) -> (Raft, Vec<Action>) {
+    let mut e = start(keys, 0);
+    step(&mut e, 2 * T, Input::Timer(TimerId::Election));
+    step(&mut e, 2 * T, msg(&keys[1], RaftMsg::VoteResponse { pre: true, term: 1, granted: true }));
+    let out = step(&mut e, 2 * T, msg(&keys[1], RaftMsg::VoteResponse { pre: false, term: 1, granted: true }));
+    assert!(e.is_leader());
+    (e, out)
+}
+
+/// An entry as a leader of `term` would create it.
+fn entry(leader: &Keypair, parent: &Block, term: u64, txs: Vec<Tx>) -> Block {
+    let header = BlockHeader {
+        chain_id: "raft-test".into(),
+        height: parent.height() + 1,
+        round: term,
+        parent: parent.id(),
+        parent_round: parent.round(),
+        payload_root: payload_root(&txs),
+        app_height: 0,
+        app_hash: Hash::digest(b"app"),
+        proposer: leader.public(),
+        time_ms: 0,
+    };
+    Block::sign(header, Certificate::Raft { term: parent.round(), index: parent.height() }, txs, leader)
+}
+
+fn tx(s: &str) -> Tx {
+    Tx::from(s.as_bytes().to_vec())
+}
+
+/// §9.6 pre-vote: an election timeout asks "would you vote for me at term
+/// + 1?" and changes nothing: no term bump, nothing persisted.
+#[test]
+fn election_timeout_starts_a_pre_vote_that_changes_nothing() {
+    let k = keys(3);
+    let mut e = start(&k, 0);
+    let out = step(&mut e, 2 * T, Input::Timer(TimerId::Election));
+    assert_eq!(e.term(), 0);
+    assert!(persisted(&out).is_none());
+    assert_eq!(sent(&out), vec![(None, RaftMsg::VoteRequest { pre: true, term: 1, last_index: 0, last_term: 0 })]);
+}
+
+/// §5.2: with a majority of pre-votes the node becomes a candidate: term +
+/// 1, a vote for itself, persisted before its vote requests leave.
+#[test]
+fn pre_vote_majority_starts_an_election_persisting_term_and_vote_first() {
+    let k = keys(3);
+    let mut e = start(&k, 0);
+    step(&mut e, 2 * T, Input::Timer(TimerId::Election));
+    let out = step(&mut e, 2 * T, msg(&k[1], RaftMsg::VoteResponse { pre: true, term: 1, granted: true }));
+    let hs = persisted(&out).expect("hard state persisted");
+    assert_eq!((hs.term, hs.voted_for), (1, Some(k[0].public())));
+    let p = position(&out, |a| matches!(a, Action::PersistSafety(_)));
+    let s = position(&out, is_send);
+    assert!(p < s, "persist before sending: {out:?}");
+    assert_eq!(sent(&out), vec![(None, RaftMsg::VoteRequest { pre: false, term: 1, last_index: 0, last_term: 0 })]);
+}
+
+/// §5.4.1 election restriction: a vote goes only to a candidate whose log
+/// is at least as up-to-date (later last term, or same term and at least as
+/// long).
+#[test]
+fn votes_go_only_to_candidates_with_up_to_date_logs() {
+    let k = keys(3);
+    let mut f = start(&k, 2);
+    let g = genesis(&k);
+    let e1 = entry(&k[0], &g, 2, vec![tx("a")]);
+    let append = RaftMsg::Append { term: 2, prev_index: 0, prev_term: 0, entries: vec![e1], commit: 0 };
+    step(&mut f, 10, msg(&k[0], append));
+    // Candidate with an older last term but a longer log: refused.
+    let late = 10 + 3 * T;
+    let out = step(&mut f, late, msg(&k[1], RaftMsg::VoteRequest { pre: false, term: 3, last_index: 5, last_term: 1 }));
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), RaftMsg::VoteResponse { pre: false, term: 3, granted: false })]);
+    // Same last term, shorter log: refused; same term and as long: granted.
+    let out = step(&mut f, late, msg(&k[1], RaftMsg::VoteRequest { pre: false, term: 4, last_index: 0, last_term: 2 }));
+    assert!(matches!(sent(&out)[0].1, RaftMsg::VoteResponse { granted: false, .. }));
+    let out = step(&mut f, late, msg(&k[1], RaftMsg::VoteRequest { pre: false, term: 5, last_index: 1, last_term: 2 }));
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), RaftMsg::VoteResponse { pre: false, term: 5, granted: true })]);
+    assert_eq!(persisted(&out).map(|h| h.voted_for), Some(Some(k[1].public())));
+}
+
+/// §5.2 and Figure 2: at most one vote per term, and the vote is persisted
+/// before it is sent, so a restart cannot vote again.
+#[test]
+fn one_vote_per_term_survives_a_restart() {
+    let k = keys(3);
+    let mut f = start(&k, 2);
+    let req = RaftMsg::VoteRequest { pre: false, term: 1, last_index: 0, last_term: 0 };
+    let out = step(&mut f, 10, msg(&k[0], req.clone()));
+    let hs = persisted(&out).expect("vote persisted");
+    let p = position(&out, |a| matches!(a, Action::PersistSafety(_)));
+    assert!(p < position(&out, is_send));
+    // Restart from what was persisted.
+    let mut again = Raft::new(config(&k, 2), k[2].clone());
+    let mut r = recovery(&k);
+    r.safety = Some(SafetyState::Raft(hs));
+    step(&mut again, 20, Input::Restored(Box::new(r)));
+    let req_b = RaftMsg::VoteRequest { pre: false, term: 1, last_index: 0, last_term: 0 };
+    let out = step(&mut again, 20, msg(&k[1], req_b));
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), RaftMsg::VoteResponse { pre: false, term: 1, granted: false })]);
+    // The same candidate asking again gets the same answer.
+    let out = step(&mut again, 20, msg(&k[0], req));
+    assert!(matches!(sent(&out)[0].1, RaftMsg::VoteResponse { granted: true, .. }));
+}
+
+/// §9.6: a node that heard from its leader within an election timeout
+/// refuses pre-votes, and ignores vote requests of later terms, so a node
+/// returning from a partition cannot depose a working leader.
+#[test]
+fn pre_votes_and_votes_are_refused_while_the_leader_is_heard() {
+    let k = keys(3);
+    let mut f = start(&k, 2);
+    step(&mut f, 100, msg(&k[0], RaftMsg::Heartbeat { term: 1, commit: 0, ctx: 0 }));
+    let out = step(&mut f, 200, msg(&k[1], RaftMsg::VoteRequest { pre: true, term: 2, last_index: 9, last_term: 1 }));
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), RaftMsg::VoteResponse { pre: true, term: 1, granted: false })]);
+    let out = step(&mut f, 200, msg(&k[1], RaftMsg::VoteRequest { pre: false, term: 2, last_index: 9, last_term: 1 }));
+    assert!(sent(&out).is_empty() && persisted(&out).is_none(), "{out:?}");
+    assert_eq!(f.term(), 1);
+    // Once the leader has been silent for an election timeout, it is granted.
+    let later = 100 + T + 1;
+    let out = step(&mut f, later, msg(&k[1], RaftMsg::VoteRequest { pre: true, term: 2, last_index: 9, last_term: 1 }));
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), RaftMsg::VoteResponse { pre: true, term: 2, granted: true })]);
+    assert_eq!(f.term(), 1, "a pre-vote changes nothing");
+}
+
+/// §5.4.2 and §8: a new leader appends a no-op entry of its own term at
+/// once, persisted before it is sent.
+#[test]
+fn a_new_leader_appends_a_no_op_entry_of_its_term() {
+    let k = keys(3);
+    let (e, out) = leader(&k);
+    let block = out
+        .iter()
+        .find_map(|a| if let Action::PersistBlock(b) = a { Some(b.clone()) } else { None })
+        .expect("no-op persisted");
+    assert_eq!((block.height(), block.round(), block.txs.len()), (1, 1, 0));
+    assert_eq!(persisted(&out).map(|h| (h.last_index, h.last_id)), Some((1, block.id())));
+    let p = position(&out, |a| matches!(a, Action::PersistBlock(_)));
+    assert!(p < position(&out, is_send));
+    let appends: Vec<_> = sent(&out).into_iter().filter(|(_, m)| matches!(m, RaftMsg::Append { .. })).collect();
+    assert_eq!(appends.len(), 2);
+    assert_eq!(e.last_index(), 1);
+}
+
+/// §9.6 check-quorum: a leader that heard from no majority within an
+/// election timeout steps down.
+#[test]
+fn a_leader_cut_off_from_the_majority_steps_down() {
+    let k = keys(3);
+    let (mut e, _) = leader(&k);
+    // Followers answered at 2T (when it became leader); nothing since.
+    step(&mut e, 2 * T + 500, Input::Timer(TimerId::Election));
+    assert!(e.is_leader(), "still within the timeout");
+    step(&mut e, 3 * T + 1, Input::Timer(TimerId::Election));
+    assert!(!e.is_leader());
+    assert_eq!(e.status().role, "follower");
+    // A leader hearing from one follower (a majority with itself) stays.
+    let (mut e, _) = leader(&k);
+    step(&mut e, 2 * T + 900, msg(&k[1], RaftMsg::HeartbeatResponse { term: 1, ctx: 0 }));
+    step(&mut e, 3 * T + 1, Input::Timer(TimerId::Election));
+    assert!(e.is_leader());
+}
+
+/// §5.3: a follower refuses an append whose previous entry it lacks or
+/// whose term differs, with a hint: past its log's end, or the first index
+/// of the conflicting term.
+#[test]
+fn appends_that_do_not_match_are_refused_with_a_hint() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut f = start(&k, 2);
+    let a1 = entry(&k[0], &g, 1, vec![tx("a")]);
+    let a2 = entry(&k[0], &a1, 1, vec![tx("b")]);
+    step(
+        &mut f,
+        10,
+        msg(&k[0], RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![a1, a2], commit: 0 }),
+    );
+    // Gap: previous index 5 is beyond the log (ends at 2).
+    let out = step(
+        &mut f,
+        20,
+        msg(&k[1], RaftMsg::Append { term: 2, prev_index: 5, prev_term: 2, entries: vec![], commit: 0 }),
+    );
+    assert_eq!(
+        sent(&out),
+        vec![(
+            Some(k[1].public()),
+            RaftMsg::AppendResponse { term: 2, success: false, match_index: 0, rejected: 5, hint: 3 }
+        )]
+    );
+    // Term mismatch at index 2 (ours is term 1): retry from the first
+    // index of term 1.
+    let out = step(
+        &mut f,
+        30,
+        msg(&k[1], RaftMsg::Append { term: 2, prev_index: 2, prev_term: 2, entries: vec![], commit: 0 }),
+    );
+    assert_eq!(
+        sent(&out),
+        vec![(
+            Some(k[1].public()),
+            RaftMsg::AppendResponse { term: 2, success: false, match_index: 0, rejected: 2, hint: 1 }
+        )]
+    );
+}
+
+/// §5.3: a conflicting suffix is dropped and replaced; entries are
+/// persisted, with the new last entry, before the append is acknowledged.
+#[test]
+fn a_conflicting_suffix_is_replaced_and_persisted_before_the_ack() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut f = start(&k, 2);
+    let a1 = entry(&k[0], &g, 1, vec![tx("a")]);
+    let a2 = entry(&k[0], &a1, 1, vec![tx("b")]);
+    step(
+        &mut f,
+        10,
+        msg(&k[0], RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![a1.clone(), a2], commit: 0 }),
+    );
+    let b2 = entry(&k[1], &a1, 2, vec![tx("c")]);
+    let out = step(
+        &mut f,
+        20,
+        msg(&k[1], RaftMsg::Append { term: 2, prev_index: 1, prev_term: 1, entries: vec![b2.clone()], commit: 0 }),
+    );
+    assert!(
+        matches!(&out[..], [.., Action::PersistBlock(b), Action::PersistSafety(_), Action::Send { .. }] if b.id() == b2.id()),
+        "{out:?}"
+    );
+    assert_eq!(persisted(&out).map(|h| (h.last_index, h.last_id)), Some((2, b2.id())));
+    assert_eq!(
+        sent(&out),
+        vec![(
+            Some(k[1].public()),
+            RaftMsg::AppendResponse { term: 2, success: true, match_index: 2, rejected: 0, hint: 0 }
+        )]
+    );
+}
+
+/// §5.4.2 (Figure 8): a leader never commits an entry of an earlier term by
+/// counting replicas; it commits once an entry of its own term is stored by
+/// a majority, and the earlier entries with it.
+#[test]
+fn only_current_term_entries_commit_by_counting_replicas() {
+    let k = keys(3);
+    let g = genesis(&k);
+    // Node 0 holds an entry of term 1 from an earlier leader, then leads term 2.
+    let mut e = start(&k, 0);
+    let old = entry(&k[1], &g, 1, vec![tx("old")]);
+    step(
+        &mut e,
+        10,
+        msg(&k[1], RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![old.clone()], commit: 0 }),
+    );
+    let t = 10 + 3 * T;
+    step(&mut e, t, Input::Timer(TimerId::Election));
+    step(&mut e, t, msg(&k[2], RaftMsg::VoteResponse { pre: true, term: 2, granted: true }));
+    let out = step(&mut e, t, msg(&k[2], RaftMsg::VoteResponse { pre: false, term: 2, granted: true }));
+    assert!(e.is_leader());
+    assert_eq!(e.last_index(), 2, "the old entry and the new no-op");
+    // Node 2 acknowledges only the old entry: a majority holds it, but it is
+    // of term 1, so nothing commits.
+    let rejected_prev = match &sent(&out)[..] {
+        [(_, RaftMsg::Append { prev_index, .. }), ..] => *prev_index,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(rejected_prev, 1);
+    let out = step(
+        &mut e,
+        t + 1,
+        msg(&k[2], RaftMsg::AppendResponse { term: 2, success: false, match_index: 0, rejected: 1, hint: 1 }),
+    );
+    let out2 = step(
+        &mut e,
+        t + 2,
+        msg(&k[2], RaftMsg::AppendResponse { term: 2, success: true, match_index: 1, rejected: 0, hint: 0 }),
+    );
+    assert!(!out.iter().chain(&out2).any(|a| matches!(a, Action::Commit(_))), "term-1 entry committed by counting");
+    assert_eq!(e.commit_index(), 0);
+    // Once it stores the term-2 no-op too, both commit, in order.
+    let out = step(
+        &mut e,
+        t + 3,
+        msg(&k[2], RaftMsg::AppendResponse { term: 2, success: true, match_index: 2, rejected: 0, hint: 0 }),
+    );
+    let commits: Vec<_> =
+        out.iter().filter_map(|a| if let Action::Commit(b) = a { Some(b.clone()) } else { None }).collect();
+    assert_eq!(commits.len(), 1);
+    let heights: Vec<_> = commits[0].iter().map(|c| (c.block.height(), c.cert.clone())).collect();
+    assert_eq!(
+        heights,
+        vec![(1, Certificate::Raft { term: 1, index: 1 }), (2, Certificate::Raft { term: 2, index: 2 })]
+    );
+    assert_eq!(commits[0][0].block.id(), old.id());
+}
+
+/// Figure 2: a follower commits up to the leader's commit index, but never
+/// past the last entry it knows matches the leader's log.
+#[test]
+fn a_follower_commits_up_to_the_leaders_commit_within_what_it_matched() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut f = start(&k, 2);
+    let a1 = entry(&k[0], &g, 1, vec![tx("a")]);
+    let a2 = entry(&k[0], &a1, 1, vec![tx("b")]);
+    let out = step(
+        &mut f,
+        10,
+        msg(&k[0], RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![a1], commit: 5 }),
+    );
+    let c: Vec<_> = out.iter().filter_map(|a| if let Action::Commit(b) = a { Some(b.len()) } else { None }).collect();
+    assert_eq!(c, vec![1]);
+    assert_eq!(f.commit_index(), 1);
+    let out = step(
+        &mut f,
+        20,
+        msg(&k[0], RaftMsg::Append { term: 1, prev_index: 1, prev_term: 1, entries: vec![a2], commit: 1 }),
+    );
+    assert!(!out.iter().any(|a| matches!(a, Action::Commit(_))));
+    step(&mut f, 30, msg(&k[0], RaftMsg::Heartbeat { term: 1, commit: 2, ctx: 0 }));
+    assert_eq!(f.commit_index(), 2);
+}
+
+/// Figure 2: a message of a later term turns a leader into a follower of
+/// that term, persisted.
+#[test]
+fn a_later_term_deposes_the_leader() {
+    let k = keys(3);
+    let (mut e, _) = leader(&k);
+    let out = step(
+        &mut e,
+        2 * T + 5,
+        msg(&k[1], RaftMsg::AppendResponse { term: 7, success: false, match_index: 0, rejected: 0, hint: 0 }),
+    );
+    assert!(!e.is_leader());
+    assert_eq!(persisted(&out).map(|h| (h.term, h.voted_for)), Some((7, None)));
+}
+
+/// A restart recovers exactly: term, vote, and the log rebuilt from the
+/// persisted blocks by walking back from the persisted last entry (stale
+/// blocks of a replaced suffix are ignored).
+#[test]
+fn a_restart_recovers_term_vote_and_log() {
+    let k = keys(3);
+    let g = genesis(&k);
+    let mut f = start(&k, 2);
+    let a1 = entry(&k[0], &g, 1, vec![tx("a")]);
+    let a2 = entry(&k[0], &a1, 1, vec![tx("b")]);
+    let b2 = entry(&k[1], &a1, 2, vec![tx("c")]);
+    let mut blocks = vec![];
+    let mut hs = None;
+    for (term, prev, e) in [(1, 0, vec![a1.clone(), a2.clone()]), (2, 1, vec![b2.clone()])] {
+        let prev_term = if prev == 0 { 0 } else { 1 };
+        let out = step(
+            &mut f,
+            10,
+            msg(&k[term as usize - 1], RaftMsg::Append { term, prev_index: prev, prev_term, entries: e, commit: 0 }),
+        );
+        for a in out {
+            match a {
+                Action::PersistBlock(b) => blocks.push(b),
+                Action::PersistSafety(SafetyState::Raft(h)) => hs = Some(h),
+                _ => {}
+            }
+        }
+    }
+    let mut r = recovery(&k);
+    r.safety = hs.clone().map(SafetyState::Raft);
+    r.blocks = blocks;
+    let mut again = Raft::new(config(&k, 2), k[2].clone());
+    step(&mut again, 50, Input::Restored(Box::new(r)));
+    assert_eq!(again.term(), 2);
+    assert_eq!(again.last_index(), 2);
+    // It still matches b2 at index 2 (not a2).
+    let out = step(
+        &mut again,
+        60,
+        msg(&k[1], RaftMsg::Append { term: 2, prev_index: 2, prev_term: 2, entries: vec![], commit: 2 }),
+    );
+    assert!(matches!(sent(&out)[0].1, RaftMsg::AppendResponse { success: true, match_index: 2, .. }));
+    let committed: Vec<_> = out
+        .iter()
+        .filter_map(|a| {
+            if let Action::Commit(b) = a { Some(b.iter().map(|c| c.block.id()).collect::<Vec<_>>()) } else { None }
+        })
+        .collect();
+    assert_eq!(committed, vec![vec![a1.id(), b2.id()]]);
+}
+
+/// Pipelining: a leader keeps several appends in flight to a follower that
+/// keeps up, and batches a payload per entry.
+#[test]
+fn the_leader_pipelines_appends_and_batches_transactions() {
+    let k = keys(3);
+    let (mut e, out) = leader(&k);
+    let ticket = out
+        .iter()
+        .find_map(|a| if let Action::RequestPayload { ticket, .. } = a { Some(*ticket) } else { None })
+        .expect("asks the mempool");
+    // Follower 1 acknowledges the no-op: it leaves probing.
+    step(
+        &mut e,
+        2 * T + 1,
+        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
+    );
+    let mut next = ticket;
+    let mut appends_to_1 = 0;
+    for i in 0..3 {
+        let txs: Vec<Tx> = (0..100).map(|j| tx(&format!("{i}-{j}"))).collect();
+        let out = step(&mut e, 2 * T + 2, Input::Payload { ticket: next, txs });
+        appends_to_1 += sent(&out)
+            .iter()
+            .filter(|(to, m)| {
+                *to == Some(k[1].public())
+                    && matches!(m, RaftMsg::Append { entries, .. } if entries.len() == 1 && entries[0].txs.len() == 100)
+            })
+            .count();
+        next = out
+            .iter()
+            .find_map(|a| if let Action::RequestPayload { ticket, .. } = a { Some(*ticket) } else { None })
+            .expect("asks again at once");
+    }
+    assert_eq!(appends_to_1, 3, "three appends in flight without waiting for acknowledgements");
+    assert_eq!(e.last_index(), 4);
+}
+
+/// A follower behind the leader's compaction point is told to catch up by
+/// block sync, fetches the committed chain in chunks, commits it, and
+/// reports its match.
+#[test]
+fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
+    let k = keys(3);
+    let (mut e, out) = leader(&k);
+    let mut chain: Vec<Block> =
+        out.iter().filter_map(|a| if let Action::PersistBlock(b) = a { Some(b.clone()) } else { None }).collect();
+    step(
+        &mut e,
+        2 * T + 1,
+        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
+    );
+    // Grow and commit 20 entries with follower 1; executed, the log compacts.
+    for (i, ticket) in (0..20).zip(1..) {
+        let out = step(&mut e, 2 * T + 10 + i, Input::Payload { ticket, txs: vec![tx(&format!("t{i}"))] });
+        for a in &out {
+            if let Action::PersistBlock(b) = a {
+                chain.push(b.clone());
+            }
+        }
+        let last = e.last_index();
+        step(
+            &mut e,
+            2 * T + 10 + i,
+            msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: last, rejected: 0, hint: 0 }),
+        );
+        let height = e.commit_index();
+        step(&mut e, 2 * T + 10 + i, Input::Executed { height, app_hash: Hash::ZERO });
+    }
+    assert_eq!(e.commit_index(), 21);
+    // Follower 2 was down and now answers a heartbeat: the leader resends
+    // from its match index (0), which is below the compaction point.
+    let out = step(&mut e, 3 * T, msg(&k[2], RaftMsg::HeartbeatResponse { term: 1, ctx: 0 }));
+    assert!(
+        sent(&out).iter().any(|(to, m)| *to == Some(k[2].public()) && matches!(m, RaftMsg::CatchUp { commit: 21, .. })),
+        "{:?}",
+        sent(&out)
+    );
+    // The follower side: asks for blocks from its commit index on.
+    let mut f = start(&k, 2);
+    let out = step(&mut f, 3 * T, msg(&k[0], RaftMsg::CatchUp { term: 1, commit: 21, commit_id: Hash::ZERO }));
+    let req = out
+        .iter()
+        .find_map(|a| if let Action::RequestSync { request, .. } = a { Some(request.clone()) } else { None })
+        .expect("sync requested");
+    assert_eq!(req.from_height, 1);
+    let response = crate::engine::SyncResponse { blocks: chain[..10].to_vec(), last_cert: None };
+    let out = step(&mut f, 3 * T + 1, Input::Synced { from: k[0].public(), response });
+    assert_eq!(f.commit_index(), 10);
+    assert!(out.iter().any(|a| matches!(a, Action::RequestSync { request, .. } if request.from_height == 11)));
+    let response = crate::engine::SyncResponse { blocks: chain[10..].to_vec(), last_cert: None };
+    let out = step(&mut f, 3 * T + 2, Input::Synced { from: k[0].public(), response });
+    assert_eq!(f.commit_index(), 21);
+    assert!(sent(&out).contains(&(
+        Some(k[0].public()),
+        RaftMsg::AppendResponse { term: 1, success: true, match_index: 21, rejected: 0, hint: 0 }
+    )));
+}
