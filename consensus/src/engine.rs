@@ -42,6 +42,10 @@ pub enum Input {
     /// The driver applied committed block `height`; the application state
     /// hash after it is `app_hash`.
     Executed { height: Height, app_hash: Hash },
+    /// A client wants a linearizable read: answer with
+    /// [`Action::ReadReady`] (serve the read once the node has applied that
+    /// height) or [`Action::ReadFailed`], with the same `id`.
+    Read { id: u64 },
 }
 
 /// Everything an engine can ask of its driver.
@@ -85,6 +89,17 @@ pub enum Action {
     /// A message from `from` was refused; the driver counts it per peer.
     Invalid {
         from: ValidatorId,
+        reason: String,
+    },
+    /// Read `id` is linearizable once the node has applied `index`.
+    ReadReady {
+        id: u64,
+        index: Height,
+    },
+    /// Read `id` cannot be served (no leader, leadership changed, or the
+    /// protocol does not offer it).
+    ReadFailed {
+        id: u64,
         reason: String,
     },
 }

@@ -64,6 +64,35 @@ impl PeerMap {
     }
 }
 
+/// Linearizable reads waiting for the engine's read index.
+#[derive(Default)]
+pub struct ReadRequests {
+    next: std::sync::atomic::AtomicU64,
+    waiting: parking_lot::Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Result<Height, String>>>>,
+}
+
+impl ReadRequests {
+    /// A new read id and where its answer (the index to wait for, or why
+    /// not) will arrive.
+    pub fn register(&self) -> (u64, tokio::sync::oneshot::Receiver<Result<Height, String>>) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiting.lock().insert(id, tx);
+        (id, rx)
+    }
+
+    /// Drops a read whose client gave up.
+    pub fn forget(&self, id: u64) {
+        self.waiting.lock().remove(&id);
+    }
+
+    fn resolve(&self, id: u64, result: Result<Height, String>) {
+        if let Some(tx) = self.waiting.lock().remove(&id) {
+            let _ = tx.send(result);
+        }
+    }
+}
+
 /// Inputs queued for the driver thread.
 // Inputs are moved once through a channel; boxing them would cost an
 // allocation per message for no gain.
@@ -95,6 +124,7 @@ pub struct Driver {
     pub commits: Sender<Vec<CertifiedBlock>>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<RwLock<EngineStatus>>,
+    pub reads: Arc<ReadRequests>,
     /// Network input (bounded; producers drop when full).
     pub inbox: Receiver<DriverEvent>,
     /// Execution results and control (unbounded; never dropped).
@@ -233,6 +263,8 @@ impl Driver {
                 debug!(from = %from.short(), %reason, "invalid consensus message");
                 self.metrics.invalid_message(&from.to_hex());
             }
+            Action::ReadReady { id, index } => self.reads.resolve(id, Ok(index)),
+            Action::ReadFailed { id, reason } => self.reads.resolve(id, Err(reason)),
         }
     }
 

@@ -148,6 +148,11 @@ enum TxOp {
 struct QueryArgs {
     #[command(subcommand)]
     what: QueryWhat,
+    /// "latest" (this node's committed state, may lag) or "linearizable"
+    /// (raft mode: confirmed with the leader first, sees every write
+    /// acknowledged before the read began).
+    #[arg(long, global = true, default_value = "latest")]
+    consistency: String,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -370,7 +375,7 @@ async fn tx(a: TxArgs) -> anyhow::Result<()> {
 }
 
 async fn query(a: QueryArgs) -> anyhow::Result<()> {
-    let params = match a.what {
+    let mut params = match a.what {
         QueryWhat::Key { key } => json!({ "key": key }),
         QueryWhat::Account { account } => {
             let pk = match account.parse::<PublicKey>() {
@@ -382,5 +387,6 @@ async fn query(a: QueryArgs) -> anyhow::Result<()> {
             json!({ "account": pk.to_hex() })
         }
     };
+    params["consistency"] = json!(a.consistency);
     call_print(a.rpc, "query".into(), params).await
 }

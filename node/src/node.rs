@@ -13,7 +13,7 @@
 
 use crate::app::KvApp;
 use crate::committer::{ChainTip, Committer, Waiters};
-use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, INBOX, PeerMap};
+use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, INBOX, PeerMap, ReadRequests};
 use crate::metrics::Metrics;
 use crate::network::{self, InboundHandler, NetConfig, NetMsg, NetworkHandle};
 use crate::rpc::{self, RpcContext};
@@ -216,6 +216,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
     let (events, _) = broadcast::channel(1024);
     let waiters = Arc::new(Waiters::default());
     let engine_status = Arc::new(RwLock::new(EngineStatus::default()));
+    let reads = Arc::new(ReadRequests::default());
 
     let committer = Committer {
         store: store.clone(),
@@ -269,6 +270,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         commits: commit_tx,
         metrics: metrics.clone(),
         status: engine_status.clone(),
+        reads: reads.clone(),
         inbox: driver_rx,
         internal: internal_rx,
     };
@@ -303,6 +305,8 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         faults,
         rpc_addr,
         p2p_addr,
+        reads,
+        driver: internal_tx.clone(),
     };
     let (rpc, rpc_addr) = rpc::serve(ctx, rpc_addr, cfg.rpc.max_connections, cfg.rpc.max_request_bytes).await?;
     info!(moniker = %cfg.moniker, chain_id = %genesis.chain_id, rpc = %rpc_addr, "validator started");

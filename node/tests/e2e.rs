@@ -583,3 +583,30 @@ async fn raft_pre_vote_and_check_quorum_keep_a_returning_node_harmless() {
     assert_eq!(submit(&c, any, "broadcast_tx_commit", &tx3).await.unwrap()["code"], 0);
     assert_same_chain(&c, &[0, 1, 2]).await;
 }
+
+/// Issue 4, shown 5: a linearizable read issued right after a write that was
+/// acknowledged on another node returns that write, on every member (a
+/// follower asks the leader for a read index and waits until it applied
+/// it). Unknown consistency levels are refused with a message naming them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_linearizable_read_sees_a_write_acknowledged_elsewhere() {
+    let _serial = SERIAL.lock().await;
+    let c = running_raft(3).await;
+    let (leader, _) = raft_leader(&c, &[0, 1, 2]).await;
+    let key = client(&c, 2);
+    for (n, writer) in (0..3u64).zip([leader, (leader + 1) % 3, (leader + 2) % 3]) {
+        let value = format!("v{n}");
+        let tx = put(&key, n, "linear", &value);
+        assert_eq!(submit(&c, writer, "broadcast_tx_commit", &tx).await.unwrap()["code"], 0);
+        for reader in (0..3).filter(|&r| r != writer) {
+            let r = c.call(reader, "query", json!({ "key": "linear", "consistency": "linearizable" })).await.unwrap();
+            assert_eq!(r["value"]["utf8"], value, "node{reader} after a write acknowledged by node{writer}: {r}");
+            assert_eq!(r["consistency"], "linearizable");
+        }
+    }
+    let bad = c.call(0, "query", json!({ "key": "linear", "consistency": "strong" })).await;
+    match bad {
+        Err(RpcError::Rpc { message, .. }) => assert!(message.contains("\"strong\""), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -923,6 +923,10 @@ impl Engine for HotStuff {
             Input::Payload { ticket, txs } => self.on_payload(now, ticket, txs, out),
             Input::Synced { from, response } => self.on_synced(now, from, response, out),
             Input::Executed { height, app_hash } => self.on_executed(now, height, app_hash, out),
+            Input::Read { id } => out.push(Action::ReadFailed {
+                id,
+                reason: "linearizable reads are offered in raft mode only; use \"latest\"".into(),
+            }),
         }
         if cfg!(debug_assertions) {
             self.check_invariants();

@@ -123,6 +123,25 @@ struct Progress {
     catching_up: Option<Millis>,
 }
 
+/// Who asked for a read index.
+#[derive(Clone, Copy, Debug)]
+enum ReadOrigin {
+    /// A client of this node (`Input::Read { id }`).
+    Local(u64),
+    /// A follower, for its client `ctx`.
+    Remote(ValidatorId, u64),
+}
+
+/// A read waiting for a majority to confirm this node still leads.
+struct PendingRead {
+    /// The heartbeat round that confirms it.
+    seq: u64,
+    /// The commit index when the read arrived.
+    index: Index,
+    acks: BTreeSet<ValidatorId>,
+    origin: ReadOrigin,
+}
+
 /// A follower catching up by block sync.
 struct CatchUp {
     from: ValidatorId,
@@ -155,6 +174,13 @@ pub struct Raft {
     /// Always true in a validator; false only in the simulator's
     /// deliberately broken engines (feature `unsafe-test-hooks`).
     one_vote_per_term: bool,
+    /// Leader: reads awaiting a confirming heartbeat round, oldest first.
+    reads: VecDeque<PendingRead>,
+    /// Leader: reads that arrived before an entry of this term committed.
+    reads_before_commit: Vec<ReadOrigin>,
+    /// Follower: local reads forwarded to the leader.
+    forwarded_reads: BTreeSet<u64>,
+    read_seq: u64,
 }
 
 impl Raft {
@@ -182,6 +208,10 @@ impl Raft {
             rng: cfg.seed ^ 0x9e37_79b9_7f4a_7c15,
             restored: false,
             one_vote_per_term: true,
+            reads: VecDeque::new(),
+            reads_before_commit: Vec::new(),
+            forwarded_reads: BTreeSet::new(),
+            read_seq: 0,
             cfg,
         }
     }
@@ -304,6 +334,14 @@ impl Raft {
         }
         if self.role != Role::Follower {
             debug!(term, "raft: follower");
+        }
+        if self.role == Role::Leader {
+            self.fail_leader_reads("leadership changed; retry", out);
+        }
+        if self.leader != leader {
+            for id in std::mem::take(&mut self.forwarded_reads) {
+                out.push(Action::ReadFailed { id, reason: "the leader changed; retry".into() });
+            }
         }
         self.role = Role::Follower;
         self.leader = leader;
@@ -639,6 +677,9 @@ impl Raft {
         if n > self.commit && self.log.term_at(n) == Some(self.hs.term) {
             let old = self.commit;
             self.commit_to(n, out);
+            for origin in std::mem::take(&mut self.reads_before_commit) {
+                self.start_read(origin, out);
+            }
             // Tell followers at once rather than at the next heartbeat.
             let peers: Vec<ValidatorId> = self.progress.keys().copied().collect();
             for peer in peers {
@@ -714,7 +755,8 @@ impl Raft {
         self.maybe_propose(now, out);
     }
 
-    fn on_heartbeat_response(&mut self, now: Millis, from: ValidatorId, out: &mut Vec<Action>) {
+    fn on_heartbeat_response(&mut self, now: Millis, from: ValidatorId, ctx: u64, out: &mut Vec<Action>) {
+        self.ack_reads(from, ctx, out);
         let last = self.log.last_index();
         let stall = 2 * self.cfg.heartbeat_ms;
         let Some(p) = self.progress.get_mut(&from) else { return };
@@ -985,6 +1027,24 @@ impl Raft {
             }
             RaftMsg::Heartbeat { term, commit, ctx } => self.on_heartbeat(now, from, term, commit, ctx, out),
             RaftMsg::CatchUp { term, commit, .. } => self.on_catch_up(now, from, term, commit, out),
+            RaftMsg::ReadIndex { term, ctx } => {
+                if term == self.hs.term && self.role == Role::Leader {
+                    self.read(ReadOrigin::Remote(from, ctx), out);
+                } else {
+                    let msg = RaftMsg::ReadIndexResponse { term: self.hs.term, ctx, index: None };
+                    self.send(from, msg, out);
+                }
+            }
+            RaftMsg::ReadIndexResponse { ctx, index, .. } => {
+                if self.leader == Some(from) && self.forwarded_reads.remove(&ctx) {
+                    out.push(match index {
+                        Some(index) => Action::ReadReady { id: ctx, index },
+                        None => {
+                            Action::ReadFailed { id: ctx, reason: "the leader could not serve the read; retry".into() }
+                        }
+                    });
+                }
+            }
             RaftMsg::AppendResponse { success, match_index, rejected, hint, .. } => {
                 if term > self.hs.term {
                     return self.become_follower(now, term, None, out);
@@ -993,12 +1053,97 @@ impl Raft {
                     self.on_append_response(now, from, success, match_index, rejected, hint, out);
                 }
             }
-            RaftMsg::HeartbeatResponse { .. } => {
+            RaftMsg::HeartbeatResponse { ctx, .. } => {
                 if term > self.hs.term {
                     return self.become_follower(now, term, None, out);
                 }
                 if term == self.hs.term && self.role == Role::Leader {
-                    self.on_heartbeat_response(now, from, out);
+                    self.on_heartbeat_response(now, from, ctx, out);
+                }
+            }
+        }
+    }
+
+    // ----- linearizable reads (dissertation §6.4, ReadIndex) -----
+
+    /// A client read at this node: the leader serves it; a follower asks the
+    /// leader for the read index.
+    fn on_read(&mut self, id: u64, out: &mut Vec<Action>) {
+        match (self.role, self.leader) {
+            (Role::Leader, _) => self.read(ReadOrigin::Local(id), out),
+            (Role::Follower, Some(leader)) => {
+                self.forwarded_reads.insert(id);
+                self.send(leader, RaftMsg::ReadIndex { term: self.hs.term, ctx: id }, out);
+            }
+            _ => out.push(Action::ReadFailed { id, reason: "no leader is known; retry".into() }),
+        }
+    }
+
+    /// Leader: a read index is the commit index, usable only once an entry
+    /// of this term has committed (before that the commit index may be
+    /// behind entries earlier leaders committed).
+    fn read(&mut self, origin: ReadOrigin, out: &mut Vec<Action>) {
+        if self.log.term_at(self.commit) != Some(self.hs.term) {
+            self.reads_before_commit.push(origin);
+        } else {
+            self.start_read(origin, out);
+        }
+    }
+
+    /// Records the commit index and confirms leadership with a heartbeat
+    /// round: once a majority answers it, no other leader can have
+    /// committed anything newer.
+    fn start_read(&mut self, origin: ReadOrigin, out: &mut Vec<Action>) {
+        self.read_seq += 1;
+        let read = PendingRead { seq: self.read_seq, index: self.commit, acks: BTreeSet::new(), origin };
+        self.reads.push_back(read);
+        if self.quorum() > 1 {
+            let peers: Vec<(ValidatorId, Index)> = self.progress.iter().map(|(p, pr)| (*p, pr.match_index)).collect();
+            for (peer, matched) in peers {
+                let msg =
+                    RaftMsg::Heartbeat { term: self.hs.term, commit: self.commit.min(matched), ctx: self.read_seq };
+                self.send(peer, msg, out);
+            }
+        }
+        self.complete_reads(out);
+    }
+
+    fn ack_reads(&mut self, from: ValidatorId, ctx: u64, out: &mut Vec<Action>) {
+        if ctx == 0 {
+            return;
+        }
+        for r in self.reads.iter_mut().filter(|r| r.seq <= ctx) {
+            r.acks.insert(from);
+        }
+        self.complete_reads(out);
+    }
+
+    /// Answers, in order, every read a majority has confirmed.
+    fn complete_reads(&mut self, out: &mut Vec<Action>) {
+        while self.reads.front().is_some_and(|r| r.acks.len() + 1 >= self.quorum()) {
+            let r = self.reads.pop_front().expect("checked");
+            match r.origin {
+                ReadOrigin::Local(id) => out.push(Action::ReadReady { id, index: r.index }),
+                ReadOrigin::Remote(peer, ctx) => {
+                    let msg = RaftMsg::ReadIndexResponse { term: self.hs.term, ctx, index: Some(r.index) };
+                    self.send(peer, msg, out);
+                }
+            }
+        }
+    }
+
+    fn fail_leader_reads(&mut self, reason: &str, out: &mut Vec<Action>) {
+        let origins: Vec<ReadOrigin> = std::mem::take(&mut self.reads)
+            .into_iter()
+            .map(|r| r.origin)
+            .chain(std::mem::take(&mut self.reads_before_commit))
+            .collect();
+        for origin in origins {
+            match origin {
+                ReadOrigin::Local(id) => out.push(Action::ReadFailed { id, reason: reason.into() }),
+                ReadOrigin::Remote(peer, ctx) => {
+                    let msg = RaftMsg::ReadIndexResponse { term: self.hs.term, ctx, index: None };
+                    self.send(peer, msg, out);
                 }
             }
         }
@@ -1035,6 +1180,7 @@ impl Engine for Raft {
             Input::Payload { ticket, txs } => self.on_payload(now, ticket, txs, out),
             Input::Synced { from, response } => self.on_synced(now, from, response, out),
             Input::Executed { height, app_hash } => self.on_executed(height, app_hash),
+            Input::Read { id } => self.on_read(id, out),
         }
         debug_assert!(self.commit <= self.log.last_index());
         debug_assert!(self.log.base().index <= self.commit);

@@ -69,6 +69,19 @@ pub enum RaftMsg {
         commit: Index,
         commit_id: BlockId,
     },
+    /// A follower asks the leader for a read index on behalf of a client
+    /// (dissertation §6.4); `ctx` identifies the read at the follower.
+    ReadIndex {
+        term: Term,
+        ctx: u64,
+    },
+    /// The leader's answer: the index to wait for, or `None` if it cannot
+    /// serve reads (not leader any more).
+    ReadIndexResponse {
+        term: Term,
+        ctx: u64,
+        index: Option<Index>,
+    },
 }
 
 impl RaftMsg {
@@ -81,7 +94,9 @@ impl RaftMsg {
             | RaftMsg::AppendResponse { term, .. }
             | RaftMsg::Heartbeat { term, .. }
             | RaftMsg::HeartbeatResponse { term, .. }
-            | RaftMsg::CatchUp { term, .. } => *term,
+            | RaftMsg::CatchUp { term, .. }
+            | RaftMsg::ReadIndex { term, .. }
+            | RaftMsg::ReadIndexResponse { term, .. } => *term,
         }
     }
 }

@@ -566,3 +566,63 @@ fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
         RaftMsg::AppendResponse { term: 1, success: true, match_index: 21, rejected: 0, hint: 0 }
     )));
 }
+
+fn read_results(actions: &[Action]) -> Vec<Action> {
+    actions.iter().filter(|a| matches!(a, Action::ReadReady { .. } | Action::ReadFailed { .. })).cloned().collect()
+}
+
+/// Dissertation §6.4 (ReadIndex): a leader answers a read with its commit
+/// index only after a majority answers a heartbeat round sent after the
+/// read arrived, and only once an entry of its own term has committed.
+#[test]
+fn a_read_index_waits_for_an_own_term_commit_and_a_confirming_heartbeat_round() {
+    let k = keys(3);
+    let (mut e, _) = leader(&k);
+    // The no-op of term 1 is not committed yet: the read waits, silently.
+    let out = step(&mut e, 2 * T + 1, Input::Read { id: 7 });
+    assert!(read_results(&out).is_empty() && sent(&out).is_empty(), "{out:?}");
+    // Follower 1 stores the no-op: it commits, and the read's heartbeat
+    // round starts (ctx 1).
+    let out = step(
+        &mut e,
+        2 * T + 2,
+        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
+    );
+    assert_eq!(e.commit_index(), 1);
+    let rounds: Vec<_> =
+        sent(&out).into_iter().filter(|(_, m)| matches!(m, RaftMsg::Heartbeat { ctx: 1, .. })).collect();
+    assert_eq!(rounds.len(), 2, "{out:?}");
+    assert!(read_results(&out).is_empty());
+    // An answer to an older round (ctx 0) does not confirm it; ctx 1 does.
+    let out = step(&mut e, 2 * T + 3, msg(&k[2], RaftMsg::HeartbeatResponse { term: 1, ctx: 0 }));
+    assert!(read_results(&out).is_empty());
+    let out = step(&mut e, 2 * T + 4, msg(&k[2], RaftMsg::HeartbeatResponse { term: 1, ctx: 1 }));
+    assert_eq!(read_results(&out), vec![Action::ReadReady { id: 7, index: 1 }]);
+}
+
+/// A follower forwards a read to its leader and serves the index it gets
+/// back; a leader that steps down fails its pending reads.
+#[test]
+fn followers_forward_reads_and_a_deposed_leader_fails_them() {
+    let k = keys(3);
+    let mut f = start(&k, 2);
+    step(&mut f, 10, msg(&k[0], RaftMsg::Heartbeat { term: 1, commit: 0, ctx: 0 }));
+    let out = step(&mut f, 20, Input::Read { id: 3 });
+    assert_eq!(sent(&out), vec![(Some(k[0].public()), RaftMsg::ReadIndex { term: 1, ctx: 3 })]);
+    let out = step(&mut f, 30, msg(&k[0], RaftMsg::ReadIndexResponse { term: 1, ctx: 3, index: Some(5) }));
+    assert_eq!(read_results(&out), vec![Action::ReadReady { id: 3, index: 5 }]);
+    // No leader known: refused at once.
+    let mut lone = start(&k, 1);
+    let out = step(&mut lone, 10, Input::Read { id: 4 });
+    assert!(matches!(&read_results(&out)[..], [Action::ReadFailed { id: 4, .. }]));
+    // A leader with a pending read learns of a later term: the read fails.
+    let (mut e, _) = leader(&k);
+    step(
+        &mut e,
+        2 * T + 1,
+        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
+    );
+    step(&mut e, 2 * T + 2, Input::Read { id: 9 });
+    let out = step(&mut e, 2 * T + 3, msg(&k[1], RaftMsg::HeartbeatResponse { term: 2, ctx: 0 }));
+    assert!(matches!(&read_results(&out)[..], [Action::ReadFailed { id: 9, .. }]), "{out:?}");
+}

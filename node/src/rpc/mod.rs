@@ -15,6 +15,7 @@ pub mod client;
 
 use crate::app::{KvApp, SignedTx, account, tx::describe, tx::show_bytes, value};
 use crate::committer::{BlockEvent, ChainTip, Waiters};
+use crate::driver::{DriverEvent, ReadRequests};
 use crate::metrics::Metrics;
 use crate::network::NetworkHandle;
 use crate::store::ChainStore;
@@ -25,6 +26,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parking_lot::RwLock;
 use phalanx_config::{Genesis, Protocol};
 use phalanx_consensus::engine::EngineStatus;
+use phalanx_consensus::engine::Input;
 use phalanx_consensus::types::{Block, Evidence};
 use phalanx_crypto::{Hash, PublicKey};
 use phalanx_mempool::{Rejection, SharedMempool};
@@ -75,6 +77,10 @@ pub struct RpcContext {
     pub faults: Vec<String>,
     pub rpc_addr: SocketAddr,
     pub p2p_addr: SocketAddr,
+    /// Linearizable reads waiting for the engine.
+    pub reads: Arc<ReadRequests>,
+    /// The driver's internal queue (read requests go in here).
+    pub driver: crossbeam_channel::Sender<DriverEvent>,
 }
 
 type RpcResult = Result<Value, ErrorObjectOwned>;
@@ -276,34 +282,81 @@ impl RpcContext {
         Ok(json!({ "last_height": tip, "blocks": blocks }))
     }
 
-    fn query(&self, params: &Params<'_>) -> RpcResult {
-        let shape = r#"{"key": "<text>"} or {"key_hex": "<hex>"} or {"account": "<public key hex>"}"#;
-        let p: QueryParam = parse(params, shape)?;
-        match p.consistency.as_deref() {
-            None | Some("latest") => {}
-            Some(other) => {
-                return Err(invalid_params(format!(
-                    "consistency {other:?} is not offered in this mode; use \"latest\" (local committed state)"
-                )));
-            }
-        }
+    /// Reads the committed state as of now.
+    fn read_state(&self, p: &QueryParam, consistency: &str) -> RpcResult {
         let height = self.tip.read().height;
         let state = self.store.as_state();
-        match (p.key, p.key_hex, p.account) {
-            (Some(k), None, None) => Ok(key_json(height, k.as_bytes(), value(state, k.as_bytes()))),
+        let key_json = |k: &[u8], v: Option<Vec<u8>>| {
+            json!({
+                "height": height,
+                "consistency": consistency,
+                "key": show_bytes(k),
+                "exists": v.is_some(),
+                "value": v.as_deref().map(show_bytes),
+            })
+        };
+        match (&p.key, &p.key_hex, &p.account) {
+            (Some(k), None, None) => Ok(key_json(k.as_bytes(), value(state, k.as_bytes()))),
             (None, Some(h), None) => {
                 let k = hex::decode(h.trim()).map_err(|e| invalid_params(format!("key_hex: not hex: {e}")))?;
-                Ok(key_json(height, &k, value(state, &k)))
+                Ok(key_json(&k, value(state, &k)))
             }
             (None, None, Some(a)) => {
                 let pk: PublicKey = a.parse().map_err(|e| invalid_params(format!("account: {e}")))?;
                 let acct = account(state, &pk);
-                Ok(
-                    json!({ "height": height, "consistency": "latest", "account": pk.to_hex(), "balance": acct.balance, "nonce": acct.nonce }),
-                )
+                Ok(json!({
+                    "height": height, "consistency": consistency, "account": pk.to_hex(),
+                    "balance": acct.balance, "nonce": acct.nonce,
+                }))
             }
-            _ => Err(invalid_params(format!("give exactly one of key, key_hex, account: {shape}"))),
+            _ => Err(invalid_params(format!("give exactly one of key, key_hex, account: {QUERY_SHAPE}"))),
         }
+    }
+
+    /// Asks the engine for a read index (Raft's ReadIndex), then waits until
+    /// this node has applied it.
+    async fn linearizable_point(&self) -> Result<u64, ErrorObjectOwned> {
+        let deadline = tokio::time::Instant::now() + self.commit_timeout;
+        let (id, answer) = self.reads.register();
+        if self.driver.send(DriverEvent::Input(Input::Read { id })).is_err() {
+            self.reads.forget(id);
+            return Err(error(codes::UNAVAILABLE, "the node is shutting down", None));
+        }
+        let index = match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(Ok(index))) => index,
+            Ok(Ok(Err(reason))) => {
+                return Err(error(codes::UNAVAILABLE, format!("linearizable read refused: {reason}"), None));
+            }
+            Ok(Err(_)) => return Err(error(codes::UNAVAILABLE, "the node is shutting down", None)),
+            Err(_) => {
+                self.reads.forget(id);
+                let ms = self.commit_timeout.as_millis();
+                return Err(error(
+                    codes::UNAVAILABLE,
+                    format!("no read index within {ms} ms (no quorum?); retry"),
+                    None,
+                ));
+            }
+        };
+        let mut blocks = self.events.subscribe();
+        while self.tip.read().height < index {
+            match tokio::time::timeout_at(deadline, blocks.recv()).await {
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(error(codes::UNAVAILABLE, "the node is shutting down", None));
+                }
+                Err(_) => {
+                    let h = self.tip.read().height;
+                    let ms = self.commit_timeout.as_millis();
+                    return Err(error(
+                        codes::UNAVAILABLE,
+                        format!("this node applied height {h}, not yet the read index {index}, within {ms} ms; retry"),
+                        None,
+                    ));
+                }
+            }
+        }
+        Ok(index)
     }
 
     fn validators(&self) -> RpcResult {
@@ -366,16 +419,6 @@ impl RpcContext {
     }
 }
 
-fn key_json(height: u64, key: &[u8], v: Option<Vec<u8>>) -> Value {
-    json!({
-        "height": height,
-        "consistency": "latest",
-        "key": show_bytes(key),
-        "exists": v.is_some(),
-        "value": v.as_deref().map(show_bytes),
-    })
-}
-
 /// A committed block as JSON.
 pub fn block_json(b: &Block, cert: Option<Value>) -> Value {
     let txs: Vec<String> = b.txs.iter().map(|t| base64::engine::general_purpose::STANDARD.encode(t)).collect();
@@ -414,7 +457,10 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
     m.register_blocking_method("tx", |p, c, _| counted(&c, "tx", c.tx(&p)))?;
     m.register_blocking_method("block", |p, c, _| counted(&c, "block", c.block(&p)))?;
     m.register_blocking_method("blockchain", |p, c, _| counted(&c, "blockchain", c.blockchain(&p)))?;
-    m.register_blocking_method("query", |p, c, _| counted(&c, "query", c.query(&p)))?;
+    m.register_async_method("query", |p, c, _| async move {
+        let r = query(&p, c.clone()).await;
+        counted(&c, "query", r)
+    })?;
     m.register_blocking_method("broadcast_tx_sync", |p, c, _| {
         let r = decode_tx(&p).and_then(|tx| c.submit(tx)).map(|h| json!({ "hash": h.to_hex(), "code": 0, "log": "" }));
         counted(&c, "broadcast_tx_sync", r)
@@ -431,6 +477,30 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
         subscribe(pending, c).await;
     })?;
     Ok(m)
+}
+
+const QUERY_SHAPE: &str = r#"{"key": "<text>"} or {"key_hex": "<hex>"} or {"account": "<public key hex>"}, with optional "consistency": "latest" | "linearizable""#;
+
+async fn query(params: &Params<'_>, c: Arc<RpcContext>) -> RpcResult {
+    let p: QueryParam = parse(params, QUERY_SHAPE)?;
+    let consistency = match p.consistency.as_deref() {
+        None | Some("latest") => "latest",
+        Some("linearizable") if c.genesis.consensus.protocol == Protocol::Raft => {
+            c.linearizable_point().await?;
+            "linearizable"
+        }
+        Some("linearizable") => {
+            return Err(invalid_params(
+                "consistency \"linearizable\" is offered in raft mode only; use \"latest\" (local committed state)",
+            ));
+        }
+        Some(other) => {
+            return Err(invalid_params(format!(
+                "consistency {other:?} is unknown; use \"latest\" (local committed state) or \"linearizable\" (raft mode)"
+            )));
+        }
+    };
+    tokio::task::spawn_blocking(move || c.read_state(&p, consistency)).await.map_err(unavailable)?
 }
 
 fn broadcast_async(p: &Params<'_>, c: &Arc<RpcContext>) -> RpcResult {

@@ -216,6 +216,8 @@ fn describe_raft(m: &RaftMsg) -> String {
         RaftMsg::Heartbeat { term, commit, .. } => format!("heartbeat t{term} commit {commit}"),
         RaftMsg::HeartbeatResponse { term, .. } => format!("heartbeat ok t{term}"),
         RaftMsg::CatchUp { term, commit, .. } => format!("catch up t{term} to {commit}"),
+        RaftMsg::ReadIndex { term, ctx } => format!("read index t{term} #{ctx}"),
+        RaftMsg::ReadIndexResponse { term, ctx, index } => format!("read index t{term} #{ctx} = {index:?}"),
     }
 }
 
