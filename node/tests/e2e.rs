@@ -346,6 +346,14 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
     for tx in [&bad_sig, &wrong_chain, &oversized, &garbage] {
         assert_eq!(code_of(c.call(0, "tx", json!({ "hash": tx_hash(tx) })).await), 2001);
     }
+    // HotStuff mode does not offer linearizable reads: refused, naming why.
+    match c.call(0, "query", json!({ "key": "evil", "consistency": "linearizable" })).await {
+        Err(RpcError::Rpc { code, message }) => {
+            assert_eq!(code, -32602);
+            assert!(message.contains("raft mode only"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     let evil = c.call(0, "query", json!({ "key": "evil" })).await.unwrap();
     assert_eq!(evil["exists"], false);
 

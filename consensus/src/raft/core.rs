@@ -314,10 +314,15 @@ impl Raft {
                     self.log.append(b);
                 }
             } else {
-                // Only blocks below the committed height are missing here if
-                // the committed chain moved past a stale suffix; the
-                // persisted tail above it is gone, so trust the store.
-                debug!(last = hs.last_index, commit = self.commit, "raft log tail not found above the committed block");
+                // Blocks are flushed together with the hard state that names
+                // them, so this means the store lost entries this node may
+                // have acknowledged: say so loudly and go on from the
+                // committed block (the leader re-sends what is missing).
+                tracing::error!(
+                    last = hs.last_index,
+                    commit = self.commit,
+                    "raft log entries named by the persisted hard state are missing from the store"
+                );
             }
         }
         self.hs = HardState { last_index: self.log.last_index(), last_id: self.log.last().id, ..hs };
@@ -423,7 +428,7 @@ impl Raft {
         self.append_entry(now, Vec::new(), out);
         out.push(Action::SetTimer { id: TimerId::Election, at: now + self.cfg.election_timeout_ms });
         out.push(Action::SetTimer { id: TimerId::Heartbeat, at: now + self.cfg.heartbeat_ms });
-        self.maybe_propose(now, out);
+        self.maybe_propose(out);
     }
 
     // ----- timers -----
@@ -435,10 +440,10 @@ impl Raft {
                 _ => self.start_pre_vote(now, out),
             },
             TimerId::Heartbeat if self.role == Role::Leader => {
-                self.heartbeat_all(now, 0, out);
+                self.heartbeat_all(now, out);
                 out.push(Action::SetTimer { id: TimerId::Heartbeat, at: now + self.cfg.heartbeat_ms });
             }
-            TimerId::Propose if self.role == Role::Leader => self.maybe_propose(now, out),
+            TimerId::Propose if self.role == Role::Leader => self.maybe_propose(out),
             TimerId::Sync => {
                 if let Some(c) = &self.catch_up
                     && now >= c.asked_at + self.cfg.election_timeout_ms
@@ -587,7 +592,7 @@ impl Raft {
     }
 
     /// Asks the mempool for the next batch while the pipeline has room.
-    fn maybe_propose(&mut self, _now: Millis, out: &mut Vec<Action>) {
+    fn maybe_propose(&mut self, out: &mut Vec<Action>) {
         if self.role != Role::Leader || self.proposing.is_some() {
             return;
         }
@@ -618,7 +623,7 @@ impl Raft {
             return;
         }
         self.append_entry(now, txs, out);
-        self.maybe_propose(now, out);
+        self.maybe_propose(out);
     }
 
     /// Sends `peer` as many appends as its window allows.
@@ -631,9 +636,7 @@ impl Raft {
                 // Below the compaction point: the follower fetches the
                 // committed chain first.
                 p.catching_up = Some(now);
-                let commit_id = self.log.id_at(self.commit).unwrap_or(self.log.base().id);
-                let commit = if self.log.id_at(self.commit).is_some() { self.commit } else { self.log.base().index };
-                self.send(peer, RaftMsg::CatchUp { term: self.hs.term, commit, commit_id }, out);
+                self.send(peer, RaftMsg::CatchUp { term: self.hs.term, commit: self.commit }, out);
                 break;
             };
             let entries = self.log.slice(p.next_index, self.cfg.max_append_entries, self.cfg.block_max_bytes);
@@ -648,7 +651,7 @@ impl Raft {
 
     /// Heartbeats to every follower; a follower that did not finish catching
     /// up within an election timeout is probed with appends again.
-    fn heartbeat_all(&mut self, now: Millis, ctx: u64, out: &mut Vec<Action>) {
+    fn heartbeat_all(&mut self, now: Millis, out: &mut Vec<Action>) {
         let peers: Vec<ValidatorId> = self.progress.keys().copied().collect();
         for peer in peers {
             let p = self.progress.get_mut(&peer).expect("listed");
@@ -660,7 +663,7 @@ impl Raft {
                 self.send_appends(now, peer, out);
             }
             let commit = self.commit.min(self.progress[&peer].match_index);
-            self.send(peer, RaftMsg::Heartbeat { term: self.hs.term, commit, ctx }, out);
+            self.send(peer, RaftMsg::Heartbeat { term: self.hs.term, commit, ctx: 0 }, out);
         }
     }
 
@@ -752,7 +755,7 @@ impl Raft {
             p.last_progress = now;
         }
         self.send_appends(now, from, out);
-        self.maybe_propose(now, out);
+        self.maybe_propose(out);
     }
 
     fn on_heartbeat_response(&mut self, now: Millis, from: ValidatorId, ctx: u64, out: &mut Vec<Action>) {

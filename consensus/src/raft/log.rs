@@ -102,13 +102,6 @@ impl RaftLog {
         }
     }
 
-    /// Replaces the whole log with `base` (after catching up by block sync
-    /// past everything held).
-    pub fn reset(&mut self, base: &Block) {
-        self.entries.clear();
-        self.base = point_of(base);
-    }
-
     /// Entries from `from` on, at most `max_entries` and about `max_bytes`
     /// of transactions (always at least one if any exists).
     pub fn slice(&self, from: Index, max_entries: usize, max_bytes: usize) -> Vec<Block> {
@@ -136,22 +129,9 @@ impl RaftLog {
         i
     }
 
-    /// The last index holding an entry of `term`, if any is held.
-    pub fn last_index_of_term(&self, term: Term) -> Option<Index> {
-        self.entries.iter().rev().find(|b| b.round() == term).map(|b| b.height())
-    }
-
     /// Ids of held entries above `index`.
     pub fn ids_above(&self, index: Index) -> Vec<BlockId> {
         self.entries.iter().filter(|b| b.height() > index).map(|b| b.id()).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 

@@ -62,12 +62,11 @@ pub enum RaftMsg {
         ctx: u64,
     },
     /// The follower's log ends below the leader's compaction point: fetch the
-    /// committed chain up to `commit` (block `commit_id`) by block sync, in
-    /// chunks, then continue with appends.
+    /// committed chain up to `commit` by block sync, in chunks, then continue
+    /// with appends.
     CatchUp {
         term: Term,
         commit: Index,
-        commit_id: BlockId,
     },
     /// A follower asks the leader for a read index on behalf of a client
     /// (dissertation §6.4); `ctx` identifies the read at the follower.

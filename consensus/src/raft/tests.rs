@@ -77,6 +77,21 @@ fn is_send(a: &Action) -> bool {
     matches!(a, Action::Send { .. } | Action::Broadcast(_))
 }
 
+/// A successful append response of `term` matching up to `index`.
+fn ack(term: u64, index: u64) -> RaftMsg {
+    RaftMsg::AppendResponse { term, success: true, match_index: index, rejected: 0, hint: 0 }
+}
+
+/// The ticket of a payload request.
+fn payload_ticket(a: &Action) -> Option<u64> {
+    if let Action::RequestPayload { ticket, .. } = a { Some(*ticket) } else { None }
+}
+
+/// A block persisted by `a`.
+fn persisted_block(a: &Action) -> Option<Block> {
+    if let Action::PersistBlock(b) = a { Some(b.clone()) } else { None }
+}
+
 /// Makes node 0 of `keys` leader of term 1 with node 1's votes.
 fn leader(keys: &[Keypair]) -> (Raft, Vec<Action>) {
     let mut e = start(keys, 0);
@@ -209,10 +224,7 @@ fn pre_votes_and_votes_are_refused_while_the_leader_is_heard() {
 fn a_new_leader_appends_a_no_op_entry_of_its_term() {
     let k = keys(3);
     let (e, out) = leader(&k);
-    let block = out
-        .iter()
-        .find_map(|a| if let Action::PersistBlock(b) = a { Some(b.clone()) } else { None })
-        .expect("no-op persisted");
+    let block = out.iter().find_map(persisted_block).expect("no-op persisted");
     assert_eq!((block.height(), block.round(), block.txs.len()), (1, 1, 0));
     assert_eq!(persisted(&out).map(|h| (h.last_index, h.last_id)), Some((1, block.id())));
     let p = position(&out, |a| matches!(a, Action::PersistBlock(_)));
@@ -310,13 +322,7 @@ fn a_conflicting_suffix_is_replaced_and_persisted_before_the_ack() {
         "{out:?}"
     );
     assert_eq!(persisted(&out).map(|h| (h.last_index, h.last_id)), Some((2, b2.id())));
-    assert_eq!(
-        sent(&out),
-        vec![(
-            Some(k[1].public()),
-            RaftMsg::AppendResponse { term: 2, success: true, match_index: 2, rejected: 0, hint: 0 }
-        )]
-    );
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), ack(2, 2))]);
 }
 
 /// §5.4.2 (Figure 8): a leader never commits an entry of an earlier term by
@@ -352,19 +358,11 @@ fn only_current_term_entries_commit_by_counting_replicas() {
         t + 1,
         msg(&k[2], RaftMsg::AppendResponse { term: 2, success: false, match_index: 0, rejected: 1, hint: 1 }),
     );
-    let out2 = step(
-        &mut e,
-        t + 2,
-        msg(&k[2], RaftMsg::AppendResponse { term: 2, success: true, match_index: 1, rejected: 0, hint: 0 }),
-    );
+    let out2 = step(&mut e, t + 2, msg(&k[2], ack(2, 1)));
     assert!(!out.iter().chain(&out2).any(|a| matches!(a, Action::Commit(_))), "term-1 entry committed by counting");
     assert_eq!(e.commit_index(), 0);
     // Once it stores the term-2 no-op too, both commit, in order.
-    let out = step(
-        &mut e,
-        t + 3,
-        msg(&k[2], RaftMsg::AppendResponse { term: 2, success: true, match_index: 2, rejected: 0, hint: 0 }),
-    );
+    let out = step(&mut e, t + 3, msg(&k[2], ack(2, 2)));
     let commits: Vec<_> =
         out.iter().filter_map(|a| if let Action::Commit(b) = a { Some(b.clone()) } else { None }).collect();
     assert_eq!(commits.len(), 1);
@@ -475,16 +473,9 @@ fn a_restart_recovers_term_vote_and_log() {
 fn the_leader_pipelines_appends_and_batches_transactions() {
     let k = keys(3);
     let (mut e, out) = leader(&k);
-    let ticket = out
-        .iter()
-        .find_map(|a| if let Action::RequestPayload { ticket, .. } = a { Some(*ticket) } else { None })
-        .expect("asks the mempool");
+    let ticket = out.iter().find_map(payload_ticket).expect("asks the mempool");
     // Follower 1 acknowledges the no-op: it leaves probing.
-    step(
-        &mut e,
-        2 * T + 1,
-        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
-    );
+    step(&mut e, 2 * T + 1, msg(&k[1], ack(1, 1)));
     let mut next = ticket;
     let mut appends_to_1 = 0;
     for i in 0..3 {
@@ -497,10 +488,7 @@ fn the_leader_pipelines_appends_and_batches_transactions() {
                     && matches!(m, RaftMsg::Append { entries, .. } if entries.len() == 1 && entries[0].txs.len() == 100)
             })
             .count();
-        next = out
-            .iter()
-            .find_map(|a| if let Action::RequestPayload { ticket, .. } = a { Some(*ticket) } else { None })
-            .expect("asks again at once");
+        next = out.iter().find_map(payload_ticket).expect("asks again at once");
     }
     assert_eq!(appends_to_1, 3, "three appends in flight without waiting for acknowledgements");
     assert_eq!(e.last_index(), 4);
@@ -513,13 +501,8 @@ fn the_leader_pipelines_appends_and_batches_transactions() {
 fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
     let k = keys(3);
     let (mut e, out) = leader(&k);
-    let mut chain: Vec<Block> =
-        out.iter().filter_map(|a| if let Action::PersistBlock(b) = a { Some(b.clone()) } else { None }).collect();
-    step(
-        &mut e,
-        2 * T + 1,
-        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
-    );
+    let mut chain: Vec<Block> = out.iter().filter_map(persisted_block).collect();
+    step(&mut e, 2 * T + 1, msg(&k[1], ack(1, 1)));
     // Grow and commit 20 entries with follower 1; executed, the log compacts.
     for (i, ticket) in (0..20).zip(1..) {
         let out = step(&mut e, 2 * T + 10 + i, Input::Payload { ticket, txs: vec![tx(&format!("t{i}"))] });
@@ -529,11 +512,7 @@ fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
             }
         }
         let last = e.last_index();
-        step(
-            &mut e,
-            2 * T + 10 + i,
-            msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: last, rejected: 0, hint: 0 }),
-        );
+        step(&mut e, 2 * T + 10 + i, msg(&k[1], ack(1, last)));
         let height = e.commit_index();
         step(&mut e, 2 * T + 10 + i, Input::Executed { height, app_hash: Hash::ZERO });
     }
@@ -548,7 +527,7 @@ fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
     );
     // The follower side: asks for blocks from its commit index on.
     let mut f = start(&k, 2);
-    let out = step(&mut f, 3 * T, msg(&k[0], RaftMsg::CatchUp { term: 1, commit: 21, commit_id: Hash::ZERO }));
+    let out = step(&mut f, 3 * T, msg(&k[0], RaftMsg::CatchUp { term: 1, commit: 21 }));
     let req = out
         .iter()
         .find_map(|a| if let Action::RequestSync { request, .. } = a { Some(request.clone()) } else { None })
@@ -561,10 +540,7 @@ fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
     let response = crate::engine::SyncResponse { blocks: chain[10..].to_vec(), last_cert: None };
     let out = step(&mut f, 3 * T + 2, Input::Synced { from: k[0].public(), response });
     assert_eq!(f.commit_index(), 21);
-    assert!(sent(&out).contains(&(
-        Some(k[0].public()),
-        RaftMsg::AppendResponse { term: 1, success: true, match_index: 21, rejected: 0, hint: 0 }
-    )));
+    assert!(sent(&out).contains(&(Some(k[0].public()), ack(1, 21))));
 }
 
 fn read_results(actions: &[Action]) -> Vec<Action> {
@@ -583,11 +559,7 @@ fn a_read_index_waits_for_an_own_term_commit_and_a_confirming_heartbeat_round() 
     assert!(read_results(&out).is_empty() && sent(&out).is_empty(), "{out:?}");
     // Follower 1 stores the no-op: it commits, and the read's heartbeat
     // round starts (ctx 1).
-    let out = step(
-        &mut e,
-        2 * T + 2,
-        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
-    );
+    let out = step(&mut e, 2 * T + 2, msg(&k[1], ack(1, 1)));
     assert_eq!(e.commit_index(), 1);
     let rounds: Vec<_> =
         sent(&out).into_iter().filter(|(_, m)| matches!(m, RaftMsg::Heartbeat { ctx: 1, .. })).collect();
@@ -617,11 +589,7 @@ fn followers_forward_reads_and_a_deposed_leader_fails_them() {
     assert!(matches!(&read_results(&out)[..], [Action::ReadFailed { id: 4, .. }]));
     // A leader with a pending read learns of a later term: the read fails.
     let (mut e, _) = leader(&k);
-    step(
-        &mut e,
-        2 * T + 1,
-        msg(&k[1], RaftMsg::AppendResponse { term: 1, success: true, match_index: 1, rejected: 0, hint: 0 }),
-    );
+    step(&mut e, 2 * T + 1, msg(&k[1], ack(1, 1)));
     step(&mut e, 2 * T + 2, Input::Read { id: 9 });
     let out = step(&mut e, 2 * T + 3, msg(&k[1], RaftMsg::HeartbeatResponse { term: 2, ctx: 0 }));
     assert!(matches!(&read_results(&out)[..], [Action::ReadFailed { id: 9, .. }]), "{out:?}");
