@@ -76,6 +76,9 @@ pub struct RpcConfig {
     pub max_request_bytes: u32,
     /// How long a call that waits for its transaction to commit waits, in ms. Default 15000; positive.
     pub commit_timeout_ms: u64,
+    /// Serve the `admin_*` methods (Raft membership changes). Enable only
+    /// where operators alone can reach `listen_addr`. Default false.
+    pub admin: bool,
 }
 
 impl Default for RpcConfig {
@@ -85,6 +88,7 @@ impl Default for RpcConfig {
             max_connections: 256,
             max_request_bytes: 10 * 1024 * 1024,
             commit_timeout_ms: 15_000,
+            admin: false,
         }
     }
 }
@@ -300,6 +304,8 @@ impl NodeConfig {
             d.1.commit_timeout_ms
         );
         setting(out, &help, "commit_timeout_ms", &rpc.commit_timeout_ms.to_string());
+        let help = "Serve the admin_* methods (raft membership changes); enable only where operators alone can reach this address (default false).";
+        setting(out, help, "admin", &rpc.admin.to_string());
     }
 
     fn write_mempool_and_consensus(&self, out: &mut String) {
@@ -414,6 +420,7 @@ mod tests {
             max_connections: 1,
             max_request_bytes: 2,
             commit_timeout_ms: 3,
+            admin: true,
         };
         node.mempool = MempoolConfig { max_txs: 4, max_bytes: 5, max_nonce_gap: 0, gossip: false };
         node.consensus.sync_timeout_ms = 6;
@@ -463,7 +470,7 @@ mod tests {
                 assert!(i > 0 && lines[i - 1].starts_with("# "), "no comment above {line:?}:\n{text}");
             }
         }
-        assert_eq!(settings, 17, "{text}");
+        assert_eq!(settings, 18, "{text}");
         assert!(!text.contains("\n\n\n") && text.ends_with("listen_addr = \"\"\n"), "tidy: {text}");
         for section in ["[p2p]", "[rpc]", "[mempool]", "[consensus]", "[log]", "[metrics]"] {
             assert!(lines.contains(&section), "{section} missing:\n{text}");

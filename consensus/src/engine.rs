@@ -46,6 +46,10 @@ pub enum Input {
     /// [`Action::ReadReady`] (serve the read once the node has applied that
     /// height) or [`Action::ReadFailed`], with the same `id`.
     Read { id: u64 },
+    /// An operator asks for a membership change (Raft mode): answer with
+    /// [`Action::ChangeDone`] with the same `id` once the change is complete
+    /// or refused.
+    ChangeMembership { id: u64, change: crate::raft::MembershipChange },
 }
 
 /// Everything an engine can ask of its driver.
@@ -101,6 +105,15 @@ pub enum Action {
     ReadFailed {
         id: u64,
         reason: String,
+    },
+    /// The configuration in effect changed (Raft mode): the driver lets the
+    /// members it names connect and sends to them.
+    MembershipChanged(crate::raft::Membership),
+    /// Membership change `id` is complete (`Ok`: the index of the
+    /// configuration entry that completed it) or was refused, and why.
+    ChangeDone {
+        id: u64,
+        result: Result<Height, String>,
     },
 }
 
@@ -199,4 +212,6 @@ pub struct EngineStatus {
     pub high_qc_round: Round,
     pub leader: Option<ValidatorId>,
     pub role: String,
+    /// Raft mode: the configuration in effect (voters, learners, joint).
+    pub membership: Option<crate::raft::Membership>,
 }

@@ -40,31 +40,47 @@ pub fn now_ms() -> Millis {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }
 
-/// Validator ids and network peer ids, both ways.
+/// Validator ids and network peer ids, both ways. Clones share one map, so
+/// members added by a Raft configuration entry are seen by the driver and
+/// the inbound handler alike.
 #[derive(Clone, Debug, Default)]
 pub struct PeerMap {
+    inner: Arc<RwLock<PeerMapInner>>,
+}
+
+#[derive(Debug, Default)]
+struct PeerMapInner {
     to_peer: HashMap<ValidatorId, PeerId>,
     to_validator: HashMap<PeerId, ValidatorId>,
 }
 
 impl PeerMap {
     pub fn new(pairs: impl IntoIterator<Item = (ValidatorId, PeerId)>) -> PeerMap {
-        let mut m = PeerMap::default();
+        let m = PeerMap::default();
         for (v, p) in pairs {
-            m.to_peer.insert(v, p);
-            m.to_validator.insert(p, v);
+            m.insert(v, p);
         }
         m
     }
+    /// Records a validator's network identity; returns false if it was
+    /// known already.
+    pub fn insert(&self, v: ValidatorId, p: PeerId) -> bool {
+        let mut m = self.inner.write();
+        let new = m.to_peer.insert(v, p) != Some(p);
+        m.to_validator.insert(p, v);
+        new
+    }
     pub fn peer(&self, v: &ValidatorId) -> Option<PeerId> {
-        self.to_peer.get(v).copied()
+        self.inner.read().to_peer.get(v).copied()
     }
     pub fn validator(&self, p: &PeerId) -> Option<ValidatorId> {
-        self.to_validator.get(p).copied()
+        self.inner.read().to_validator.get(p).copied()
     }
 }
 
-/// Linearizable reads waiting for the engine's read index.
+/// Requests waiting for the engine's answer: linearizable reads (the read
+/// index to wait for) and membership changes (the index that completed
+/// them), each `Ok(index)` or why not.
 #[derive(Default)]
 pub struct ReadRequests {
     next: std::sync::atomic::AtomicU64,
@@ -125,6 +141,8 @@ pub struct Driver {
     pub metrics: Arc<Metrics>,
     pub status: Arc<RwLock<EngineStatus>>,
     pub reads: Arc<ReadRequests>,
+    /// Membership changes waiting for the engine (Raft mode).
+    pub changes: Arc<ReadRequests>,
     /// Network input (bounded; producers drop when full).
     pub inbox: Receiver<DriverEvent>,
     /// Execution results and control (unbounded; never dropped).
@@ -265,6 +283,20 @@ impl Driver {
             }
             Action::ReadReady { id, index } => self.reads.resolve(id, Ok(index)),
             Action::ReadFailed { id, reason } => self.reads.resolve(id, Err(reason)),
+            Action::ChangeDone { id, result } => self.changes.resolve(id, result),
+            Action::MembershipChanged(m) => {
+                for (id, addr) in &m.directory {
+                    let peer = crate::network::peer_id_of(&addr.node_key);
+                    if self.peers.insert(*id, peer) {
+                        match addr.p2p_addr.parse() {
+                            Ok(sock) => self.net.add_peer(peer, &sock),
+                            Err(_) => {
+                                warn!(member = %id.short(), addr = %addr.p2p_addr, "member address is not IP:port")
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -21,7 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Create a node home directory: keys, node.toml and a one-validator genesis.
+    /// Create a node home directory: keys, node.toml and a one-validator
+    /// genesis; or, with --genesis, a home for a node joining an existing
+    /// raft chain (add it with `phalanx admin add-learner --home DIR`).
     Init(InitArgs),
     /// Create the homes of a local testnet: N validators sharing one genesis.
     Testnet(TestnetArgs),
@@ -38,6 +40,8 @@ enum Cmd {
     Status(RpcArgs),
     /// Call any JSON-RPC method (for example `phalanx rpc block '{"height": 3}'`).
     Rpc(RawRpcArgs),
+    /// Change a raft cluster's membership (needs rpc.admin on the node).
+    Admin(AdminArgs),
 }
 
 #[derive(Args)]
@@ -50,6 +54,54 @@ struct InitArgs {
     /// This node's name (default: the home directory's name).
     #[arg(long)]
     moniker: Option<String>,
+    /// Join an existing chain: use this genesis.json (the node is not in it;
+    /// a raft cluster adds it as a learner) instead of making a new chain.
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
+    /// With --genesis: p2p addresses (IP:port) of current members to connect to.
+    #[arg(long, value_delimiter = ',', requires = "genesis")]
+    peers: Vec<String>,
+    /// With --genesis: first port to try for p2p, RPC and metrics (0: any free port).
+    #[arg(long, default_value_t = 26600, requires = "genesis")]
+    base_port: u16,
+}
+
+#[derive(Args)]
+struct AdminArgs {
+    #[command(subcommand)]
+    op: AdminOp,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+#[derive(Subcommand)]
+enum AdminOp {
+    /// Add a non-voting member that receives the log. Give the new node's
+    /// home (made with `phalanx init --genesis`), or its keys and address.
+    AddLearner {
+        /// The new node's home: its keys and p2p address are read from it.
+        #[arg(long, conflicts_with_all = ["validator_key", "node_key", "p2p_addr"])]
+        home: Option<PathBuf>,
+        /// The new member's validator public key (hex).
+        #[arg(long, requires_all = ["node_key", "p2p_addr"])]
+        validator_key: Option<String>,
+        /// The new member's network public key (hex).
+        #[arg(long)]
+        node_key: Option<String>,
+        /// The new member's p2p address, IP:port.
+        #[arg(long)]
+        p2p_addr: Option<String>,
+    },
+    /// Make a learner a voter (through a joint configuration).
+    Promote {
+        /// The member's validator public key (hex), or its home directory.
+        member: String,
+    },
+    /// Remove a voter or a learner.
+    Remove {
+        /// The member's validator public key (hex), or its home directory.
+        member: String,
+    },
 }
 
 #[derive(Args)]
@@ -185,6 +237,7 @@ fn main() {
         Cmd::Query(a) => client(query(a)),
         Cmd::Status(a) => client(call_print(a, "status".into(), Value::Null)),
         Cmd::Rpc(a) => client(raw_rpc(a)),
+        Cmd::Admin(a) => admin(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -200,6 +253,13 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     let moniker = a.moniker.unwrap_or_else(|| {
         a.home.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "node".into())
     });
+    if let Some(genesis) = a.genesis {
+        let n = testnet_gen::join(&genesis, &a.peers, a.base_port, &a.home, &moniker)?;
+        println!("created {} (joins chain {}, p2p {}, RPC http://{})", a.home.display(), n.chain_id, n.p2p, n.rpc);
+        println!("start it with: phalanx start --home {}", a.home.display());
+        println!("then add it:   phalanx admin --rpc <a member's RPC> add-learner --home {}", a.home.display());
+        return Ok(());
+    }
     let spec = TestnetSpec {
         validators: 1,
         chain_id: a.chain_id,
@@ -372,6 +432,40 @@ async fn tx(a: TxArgs) -> anyhow::Result<()> {
         bail!("the transaction committed but failed: {}", r["log"].as_str().unwrap_or(""));
     }
     Ok(())
+}
+
+/// A member named by its validator public key or by its home directory.
+fn member_key(member: &str) -> anyhow::Result<String> {
+    if let Ok(pk) = member.parse::<PublicKey>() {
+        return Ok(pk.to_hex());
+    }
+    let loaded = Home::new(std::path::Path::new(member))
+        .load()
+        .map_err(|e| anyhow::anyhow!("MEMBER is neither a public key nor a readable node home: {e}"))?;
+    Ok(loaded.validator_key.public().to_hex())
+}
+
+fn admin(a: AdminArgs) -> anyhow::Result<()> {
+    let (method, params) = match a.op {
+        AdminOp::AddLearner { home: Some(home), .. } => {
+            let l = Home::new(&home).load()?;
+            let params = json!({
+                "validator_key": l.validator_key.public().to_hex(),
+                "node_key": l.node_key.public().to_hex(),
+                "p2p_addr": l.node.p2p.listen_addr,
+            });
+            ("admin_add_learner", params)
+        }
+        AdminOp::AddLearner { validator_key: Some(v), node_key: Some(n), p2p_addr: Some(p), .. } => {
+            ("admin_add_learner", json!({ "validator_key": v, "node_key": n, "p2p_addr": p }))
+        }
+        AdminOp::AddLearner { .. } => {
+            bail!("add-learner needs --home DIR, or --validator-key, --node-key and --p2p-addr")
+        }
+        AdminOp::Promote { member } => ("admin_promote", json!({ "validator_key": member_key(&member)? })),
+        AdminOp::Remove { member } => ("admin_remove", json!({ "validator_key": member_key(&member)? })),
+    };
+    client(call_print(a.rpc, method.into(), params))
 }
 
 async fn query(a: QueryArgs) -> anyhow::Result<()> {

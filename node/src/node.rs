@@ -217,6 +217,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
     let waiters = Arc::new(Waiters::default());
     let engine_status = Arc::new(RwLock::new(EngineStatus::default()));
     let reads = Arc::new(ReadRequests::default());
+    let changes = Arc::new(ReadRequests::default());
 
     let committer = Committer {
         store: store.clone(),
@@ -271,6 +272,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         metrics: metrics.clone(),
         status: engine_status.clone(),
         reads: reads.clone(),
+        changes: changes.clone(),
         inbox: driver_rx,
         internal: internal_rx,
     };
@@ -306,6 +308,8 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         rpc_addr,
         p2p_addr,
         reads,
+        changes,
+        admin: cfg.rpc.admin,
         driver: internal_tx.clone(),
     };
     let (rpc, rpc_addr) = rpc::serve(ctx, rpc_addr, cfg.rpc.max_connections, cfg.rpc.max_request_bytes).await?;

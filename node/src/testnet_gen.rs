@@ -130,6 +130,38 @@ pub fn plan(spec: &TestnetSpec) -> anyhow::Result<Plan> {
     Ok(Plan { genesis, validators, clients })
 }
 
+/// A home written for a node joining an existing chain.
+pub struct Joined {
+    pub chain_id: String,
+    pub p2p: SocketAddr,
+    pub rpc: SocketAddr,
+}
+
+/// Writes a home at `home` for a node that joins the chain of `genesis_path`
+/// later (a raft learner): fresh keys, that genesis unchanged (the node is
+/// not in it), free loopback ports from `base_port` (0: any), and `peers`
+/// to connect to. Refuses an existing home.
+pub fn join(genesis_path: &Path, peers: &[String], base_port: u16, home: &Path, name: &str) -> anyhow::Result<Joined> {
+    let genesis = Genesis::load(genesis_path)?;
+    for p in peers {
+        p.parse::<SocketAddr>().map_err(|_| anyhow::anyhow!("--peers: {p:?} is not an IP:port address"))?;
+    }
+    if home.join("config").exists() {
+        anyhow::bail!("{} already holds a node home", home.display());
+    }
+    let ports = free_ports(3, base_port)?;
+    let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let (p2p, rpc, metrics) = (loopback(ports[0]), loopback(ports[1]), loopback(ports[2]));
+    let mut cfg = NodeConfig::default_for(name);
+    cfg.p2p.listen_addr = p2p.to_string();
+    cfg.p2p.persistent_peers = peers.to_vec();
+    cfg.rpc.listen_addr = rpc.to_string();
+    cfg.rpc.admin = true;
+    cfg.metrics.listen_addr = metrics.to_string();
+    Home::new(home).init(&cfg, &genesis, &Keypair::generate(), &Keypair::generate())?;
+    Ok(Joined { chain_id: genesis.chain_id, p2p, rpc })
+}
+
 /// Writes a planned testnet under `out`: `node<i>/` homes and
 /// `clients/client<j>.json` keys. Refuses to overwrite an existing testnet.
 pub fn write(spec: &TestnetSpec, out: &Path) -> anyhow::Result<Written> {
@@ -144,6 +176,9 @@ pub fn write(spec: &TestnetSpec, out: &Path) -> anyhow::Result<Written> {
         cfg.p2p.persistent_peers =
             plan.validators.iter().filter(|o| o.name != v.name).map(|o| o.p2p.to_string()).collect();
         cfg.rpc.listen_addr = v.rpc.to_string();
+        // A local testnet serves RPC on loopback only: its operator may
+        // change membership (`phalanx admin`).
+        cfg.rpc.admin = true;
         cfg.metrics.listen_addr = v.metrics.to_string();
         let home = out.join(&v.name);
         Home::new(&home).init(&cfg, &plan.genesis, &v.validator_key, &v.node_key)?;

@@ -618,3 +618,114 @@ async fn raft_linearizable_read_sees_a_write_acknowledged_elsewhere() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// Runs `phalanx admin ARGS` against node `i`; returns its JSON answer or
+/// its error text.
+async fn admin(c: &Cluster, i: usize, args: &[&str]) -> Result<Value, String> {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["admin", "--rpc", &c.nodes[i].rpc]).args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().expect("run phalanx admin");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("admin prints JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Issue 4, shown 4 (membership): a node made with `phalanx init --genesis`
+/// is added to a running 3-member cluster as a learner (asked of a
+/// follower, which forwards to the leader), catches up, is promoted to voter
+/// through a joint configuration, and a genesis voter is removed; a client
+/// keeps writing throughout and every write it was told committed is on
+/// every remaining member. Nonsense changes are refused with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_learner_joins_is_promoted_and_a_voter_is_removed_while_committing() {
+    let _serial = SERIAL.lock().await;
+    let mut c = running_raft(3).await;
+    // A client writing through nodes 0 and 1 until told to stop; every
+    // write must be acknowledged as committed.
+    let key = client(&c, 3);
+    let rpcs = [c.nodes[0].rpc.clone(), c.nodes[1].rpc.clone()];
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let load = tokio::spawn(async move {
+        let mut n = 0u64;
+        while !*stop.borrow_and_update() {
+            let tx = put(&key, n, &format!("m{n}"), &format!("v{n}"));
+            let r =
+                phalanx_testnet::cluster::call(&rpcs[n as usize % 2], "broadcast_tx_commit", json!({ "tx": b64(&tx) }))
+                    .await;
+            match r {
+                Ok(r) if r["code"] == 0 => acked_tx.send(tx_hash(&tx)).unwrap(),
+                other => panic!("write {n} was not acknowledged: {other:?}"),
+            }
+            n += 1;
+        }
+        n
+    });
+    let mut acked = Vec::new();
+    let acks_since = |acked: &mut Vec<String>, rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>| {
+        let before = acked.len();
+        while let Ok(h) = rx.try_recv() {
+            acked.push(h);
+        }
+        acked.len() - before
+    };
+    c.wait_height(0, 20, DEADLINE).await.unwrap();
+
+    // A new node joins as a learner and catches up.
+    let new = c.add_node().unwrap();
+    c.start(new).unwrap();
+    let home = c.nodes[new].home.to_str().unwrap().to_owned();
+    let (leader, _) = raft_leader(&c, &[0, 1, 2]).await;
+    let follower = (leader + 1) % 3;
+    let r = admin(&c, follower, &["add-learner", "--home", &home]).await.unwrap();
+    assert_eq!(r["learners"].as_array().map(Vec::len), Some(1), "{r}");
+    let target = c.height(leader).await.unwrap();
+    c.wait_height(new, target, DEADLINE).await.unwrap();
+    let s = c.call(new, "status", Value::Null).await.unwrap();
+    assert_eq!(s["consensus"]["member"], "learner", "{s}");
+    assert!(acks_since(&mut acked, &mut acked_rx) > 0, "writes commit while the learner catches up");
+
+    // Nonsense is refused with a reason, and changes nothing.
+    let e = admin(&c, leader, &["promote", &validator_keys(&c, 0).await.unwrap()[0]]).await.unwrap_err();
+    assert!(e.contains("already a voter"), "{e}");
+    let e = admin(&c, leader, &["remove", "00".repeat(32).as_str()]).await.unwrap_err();
+    assert!(e.contains("public key") || e.contains("not a member"), "{e}");
+
+    // Promotion: the learner becomes a voter through a joint configuration.
+    let r = admin(&c, leader, &["promote", &home]).await.unwrap();
+    assert_eq!(r["voters"].as_array().map(Vec::len), Some(4), "{r}");
+    c.wait_for(DEADLINE, "the promoted node to see itself as a voter", &[new], || async {
+        let s = c.call(new, "status", Value::Null).await.ok()?;
+        (s["consensus"]["member"] == "voter").then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(acks_since(&mut acked, &mut acked_rx) > 0, "writes commit across the promotion");
+
+    // Removal of genesis voter node2 (whether or not it leads).
+    let removed_key = validator_keys(&c, 0).await.unwrap()[2].clone();
+    let r = admin(&c, 0, &["remove", &removed_key]).await.unwrap();
+    assert_eq!(r["voters"].as_array().map(Vec::len), Some(3), "{r}");
+    let remaining = [0, 1, new];
+    raft_leader(&c, &remaining).await;
+    acks_since(&mut acked, &mut acked_rx);
+    let before = acked.len();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while acked.len() < before + 5 {
+        let h = tokio::time::timeout_at(deadline, acked_rx.recv()).await.expect("writes commit after the removal");
+        acked.push(h.expect("the client is still writing"));
+    }
+    stop_tx.send(true).unwrap();
+    let written = load.await.unwrap();
+    acks_since(&mut acked, &mut acked_rx);
+    assert_eq!(acked.len() as u64, written);
+    c.kill(2).unwrap();
+    wait_committed(&c, &remaining, &acked).await;
+    let s = c.call(0, "status", Value::Null).await.unwrap();
+    let voters: BTreeSet<&str> =
+        s["consensus"]["voters"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(!voters.contains(removed_key.as_str()) && voters.len() == 3, "{s}");
+    assert_same_chain(&c, &remaining).await;
+}

@@ -104,6 +104,36 @@ impl Cluster {
         Ok(Cluster { bin: bin.to_owned(), dir: Some(dir), root, nodes, env: Vec::new() })
     }
 
+    /// Writes the home of a node that joins this chain later (`phalanx init
+    /// --genesis`, not in genesis; a raft cluster adds it as a learner),
+    /// connecting to every current node. Returns its index; start it with
+    /// [`Cluster::start`].
+    pub fn add_node(&mut self) -> anyhow::Result<usize> {
+        let i = self.nodes.len();
+        let home = self.root.join(format!("node{i}"));
+        let mut peers = Vec::new();
+        for n in &self.nodes {
+            let toml = std::fs::read_to_string(n.home.join("config/node.toml"))?;
+            peers.push(listen_addr_of(&toml, "p2p").context("node.toml has no p2p.listen_addr")?);
+        }
+        let out = Command::new(&self.bin)
+            .args(["init", "--base-port", "0", "--home"])
+            .arg(&home)
+            .arg("--genesis")
+            .arg(self.nodes[0].home.join("config/genesis.json"))
+            .arg("--peers")
+            .arg(peers.join(","))
+            .output()
+            .context("running phalanx init --genesis")?;
+        if !out.status.success() {
+            bail!("phalanx init --genesis failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let toml = std::fs::read_to_string(home.join("config/node.toml"))?;
+        let rpc = listen_addr_of(&toml, "rpc").context("node.toml has no rpc.listen_addr")?;
+        self.nodes.push(NodeProc { home, rpc, log: self.root.join(format!("node{i}.log")), child: None });
+        Ok(i)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -927,6 +927,13 @@ impl Engine for HotStuff {
                 id,
                 reason: "linearizable reads are offered in raft mode only; use \"latest\"".into(),
             }),
+            Input::ChangeMembership { id, .. } => out.push(Action::ChangeDone {
+                id,
+                result: Err(
+                    "membership changes are offered in raft mode only; a hotstuff validator set is fixed in genesis"
+                        .into(),
+                ),
+            }),
         }
         if cfg!(debug_assertions) {
             self.check_invariants();
@@ -944,6 +951,7 @@ impl Engine for HotStuff {
             high_qc_round: self.tree.high_qc().round(),
             leader: Some(leader),
             role: if leader == self.me { "leader".into() } else { "replica".into() },
+            membership: None,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! them durable before sending.
 
 use super::log::{Index, RaftLog, Term};
+use super::membership::{Membership, MembershipChange};
 use super::msg::{HardState, RaftMsg};
 use crate::engine::{
     Action, ConsensusMsg, Engine, EngineStatus, Input, Recovery, SafetyState, SyncRequest, SyncResponse, TimerId,
@@ -123,10 +124,25 @@ struct Progress {
     catching_up: Option<Millis>,
 }
 
-/// Who asked for a read index.
+impl Progress {
+    fn new(now: Millis, next_index: Index) -> Progress {
+        Progress {
+            match_index: 0,
+            next_index,
+            inflight: VecDeque::new(),
+            probing: true,
+            last_heard: now,
+            last_progress: now,
+            catching_up: None,
+        }
+    }
+}
+
+/// Who asked for a read index or a membership change.
 #[derive(Clone, Copy, Debug)]
-enum ReadOrigin {
-    /// A client of this node (`Input::Read { id }`).
+enum Origin {
+    /// A client of this node (`Input::Read { id }`,
+    /// `Input::ChangeMembership { id, .. }`).
     Local(u64),
     /// A follower, for its client `ctx`.
     Remote(ValidatorId, u64),
@@ -139,7 +155,7 @@ struct PendingRead {
     /// The commit index when the read arrived.
     index: Index,
     acks: BTreeSet<ValidatorId>,
-    origin: ReadOrigin,
+    origin: Origin,
 }
 
 /// A follower catching up by block sync.
@@ -154,7 +170,10 @@ pub struct Raft {
     cfg: RaftConfig,
     key: Keypair,
     me: ValidatorId,
-    members: Vec<ValidatorId>,
+    /// The configuration before any configuration entry: every genesis
+    /// validator votes.
+    genesis_config: Membership,
+    /// Persisted state; `hs.configs` holds the configurations of the log.
     hs: HardState,
     log: RaftLog,
     commit: Index,
@@ -177,10 +196,15 @@ pub struct Raft {
     /// Leader: reads awaiting a confirming heartbeat round, oldest first.
     reads: VecDeque<PendingRead>,
     /// Leader: reads that arrived before an entry of this term committed.
-    reads_before_commit: Vec<ReadOrigin>,
+    reads_before_commit: Vec<Origin>,
     /// Follower: local reads forwarded to the leader.
     forwarded_reads: BTreeSet<u64>,
     read_seq: u64,
+    /// Leader: membership changes waiting for their configuration entry
+    /// (index) to commit, and who asked.
+    pending_changes: Vec<(Index, Origin)>,
+    /// Follower: local membership changes forwarded to the leader.
+    forwarded_changes: BTreeSet<u64>,
 }
 
 impl Raft {
@@ -188,11 +212,10 @@ impl Raft {
     /// receives `Input::Restored`.
     pub fn new(cfg: RaftConfig, key: Keypair) -> Raft {
         let me = key.public();
-        let members = cfg.validators.iter().map(|v| v.id).collect();
         Raft {
             me,
             key,
-            members,
+            genesis_config: Membership::from_genesis(&cfg.validators),
             hs: HardState::default(),
             log: RaftLog::new(&cfg.genesis),
             commit: 0,
@@ -212,6 +235,8 @@ impl Raft {
             reads_before_commit: Vec::new(),
             forwarded_reads: BTreeSet::new(),
             read_seq: 0,
+            pending_changes: Vec::new(),
+            forwarded_changes: BTreeSet::new(),
             cfg,
         }
     }
@@ -244,12 +269,80 @@ impl Raft {
         self.log.last_index()
     }
 
-    fn quorum(&self) -> usize {
-        self.members.len() / 2 + 1
+    /// The configuration in effect: the latest in the log (§6, dissertation
+    /// §4.1), committed or not.
+    pub fn config(&self) -> &Membership {
+        self.hs.configs.last().map_or(&self.genesis_config, |(_, c)| c)
     }
 
-    fn is_member(&self, v: &ValidatorId) -> bool {
-        self.members.contains(v)
+    /// The index of the entry that set the configuration in effect (0 for
+    /// genesis).
+    fn config_index(&self) -> Index {
+        self.hs.configs.last().map_or(0, |(i, _)| *i)
+    }
+
+    /// Does `granted` form a quorum of the configuration in effect?
+    fn has_quorum(&self, granted: &BTreeSet<ValidatorId>) -> bool {
+        self.config().has_quorum(granted)
+    }
+
+    /// Is `v` a member of any configuration this node knows of? Messages
+    /// from anyone else are refused.
+    fn knows(&self, v: &ValidatorId) -> bool {
+        if self.hs.configs.is_empty() {
+            return self.genesis_config.contains(v);
+        }
+        self.hs.configs.iter().any(|(_, c)| c.contains(v))
+    }
+
+    /// Appends an entry; a configuration entry takes effect at once.
+    /// Returns whether the configuration changed.
+    fn log_append(&mut self, b: Block) -> bool {
+        let config = Membership::from_entry(&b.txs);
+        let index = b.height();
+        self.log.append(b);
+        match config {
+            Some(c) => {
+                self.hs.configs.push((index, c));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops entries after `index`, with the configurations they set.
+    /// Returns whether the configuration changed.
+    fn log_truncate_after(&mut self, index: Index) -> bool {
+        self.log.truncate_after(index);
+        let before = self.hs.configs.len();
+        self.hs.configs.retain(|(at, _)| *at <= index);
+        before != self.hs.configs.len()
+    }
+
+    /// The configuration in effect changed: tell the driver (who connects
+    /// to new members) and, as leader, start or stop replicating to members.
+    fn config_changed(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let c = self.config().clone();
+        info!(
+            index = self.config_index(),
+            voters = c.voters.len(),
+            outgoing = c.outgoing.len(),
+            learners = c.learners.len(),
+            "raft: configuration in effect"
+        );
+        if self.role == Role::Leader {
+            // A leader's configuration changes only by its own appends: new
+            // members start from the configuration entry just appended and
+            // back off from there.
+            let next = self.log.last_index().max(1);
+            for m in c.all() {
+                if m != self.me && !self.progress.contains_key(&m) {
+                    self.progress.insert(m, Progress::new(now, next));
+                }
+            }
+            self.progress.retain(|id, _| c.contains(id));
+        }
+        out.push(Action::MembershipChanged(c));
     }
 
     /// splitmix64: the engine's only randomness, seeded by its configuration.
@@ -294,7 +387,7 @@ impl Raft {
         self.log = RaftLog::new(&committed);
         let hs = match r.safety {
             Some(SafetyState::Raft(hs)) => hs,
-            _ => HardState { term: committed.round(), voted_for: None, last_index: 0, last_id: Hash::ZERO },
+            _ => HardState { term: committed.round(), ..HardState::default() },
         };
         // The log: walk back from the persisted last entry to the committed
         // block through parent ids.
@@ -326,6 +419,10 @@ impl Raft {
             }
         }
         self.hs = HardState { last_index: self.log.last_index(), last_id: self.log.last().id, ..hs };
+        // Configurations of entries lost with the log tail are gone too.
+        let last = self.log.last_index();
+        self.hs.configs.retain(|(at, _)| *at <= last);
+        out.push(Action::MembershipChanged(self.config().clone()));
         self.become_follower(now, self.hs.term, None, out);
     }
 
@@ -342,10 +439,20 @@ impl Raft {
         }
         if self.role == Role::Leader {
             self.fail_leader_reads("leadership changed; retry", out);
+            for (_, origin) in std::mem::take(&mut self.pending_changes) {
+                let reason =
+                    "leadership changed before the change completed; check `status` to see whether it took effect";
+                self.finish_change(origin, Err(reason.into()), out);
+            }
         }
         if self.leader != leader {
             for id in std::mem::take(&mut self.forwarded_reads) {
                 out.push(Action::ReadFailed { id, reason: "the leader changed; retry".into() });
+            }
+            for id in std::mem::take(&mut self.forwarded_changes) {
+                let reason =
+                    "the leader changed before answering; check `status` to see whether the change took effect";
+                out.push(Action::ChangeDone { id, result: Err(reason.into()) });
             }
         }
         self.role = Role::Follower;
@@ -360,14 +467,14 @@ impl Raft {
     /// anything (§9.6), so a node that was cut off cannot disrupt a working
     /// leader when it returns.
     fn start_pre_vote(&mut self, now: Millis, out: &mut Vec<Action>) {
-        if !self.is_member(&self.me) {
-            return;
+        if !self.config().is_voter(&self.me) {
+            return; // learners and removed members never campaign
         }
         self.role = Role::PreCandidate;
         self.leader = None;
         self.votes = BTreeSet::from([self.me]);
         self.reset_election_timer(now, out);
-        if self.votes.len() >= self.quorum() {
+        if self.has_quorum(&self.votes) {
             return self.start_election(now, out);
         }
         let msg = RaftMsg::VoteRequest {
@@ -388,7 +495,7 @@ impl Raft {
         self.persist(out);
         info!(term = self.hs.term, "raft: starting election");
         self.reset_election_timer(now, out);
-        if self.votes.len() >= self.quorum() {
+        if self.has_quorum(&self.votes) {
             return self.become_leader(now, out);
         }
         let msg = RaftMsg::VoteRequest {
@@ -406,23 +513,8 @@ impl Raft {
         self.leader = Some(self.me);
         self.votes.clear();
         let next = self.log.last_index() + 1;
-        self.progress = self
-            .members
-            .iter()
-            .filter(|m| **m != self.me)
-            .map(|m| {
-                let p = Progress {
-                    match_index: 0,
-                    next_index: next,
-                    inflight: VecDeque::new(),
-                    probing: true,
-                    last_heard: now,
-                    last_progress: now,
-                    catching_up: None,
-                };
-                (*m, p)
-            })
-            .collect();
+        self.progress =
+            self.config().all().into_iter().filter(|m| *m != self.me).map(|m| (m, Progress::new(now, next))).collect();
         // A no-op entry of the new term, so entries of earlier terms commit
         // with it (§5.4.2, §8).
         self.append_entry(now, Vec::new(), out);
@@ -464,8 +556,11 @@ impl Raft {
     /// accepting work it cannot commit.
     fn check_quorum(&mut self, now: Millis, out: &mut Vec<Action>) {
         let t = self.cfg.election_timeout_ms;
-        let heard = 1 + self.progress.values().filter(|p| p.last_heard + t >= now).count();
-        if heard < self.quorum() {
+        let mut heard: BTreeSet<ValidatorId> =
+            self.progress.iter().filter(|(_, p)| p.last_heard + t >= now).map(|(id, _)| *id).collect();
+        heard.insert(self.me);
+        if !self.has_quorum(&heard) {
+            let heard = heard.len();
             info!(term = self.hs.term, heard, "raft: leader lost contact with a majority; stepping down");
             self.become_follower(now, self.hs.term, None, out);
         } else {
@@ -541,13 +636,13 @@ impl Raft {
         match (pre, self.role) {
             (true, Role::PreCandidate) if term == self.hs.term + 1 => {
                 self.votes.insert(from);
-                if self.votes.len() >= self.quorum() {
+                if self.has_quorum(&self.votes) {
                     self.start_election(now, out);
                 }
             }
             (false, Role::Candidate) if term == self.hs.term => {
                 self.votes.insert(from);
-                if self.votes.len() >= self.quorum() {
+                if self.has_quorum(&self.votes) {
                     self.become_leader(now, out);
                 }
             }
@@ -580,15 +675,18 @@ impl Raft {
         };
         let block = Block::sign(header, Certificate::Raft { term: last.term, index: last.index }, txs, &self.key);
         out.push(Action::PersistBlock(block.clone()));
-        self.log.append(block);
+        let config_changed = self.log_append(block);
         self.hs.last_index = self.log.last_index();
         self.hs.last_id = self.log.last().id;
         self.persist(out);
+        if config_changed {
+            self.config_changed(now, out);
+        }
         let peers: Vec<ValidatorId> = self.progress.keys().copied().collect();
         for p in peers {
             self.send_appends(now, p, out);
         }
-        self.maybe_commit(out);
+        self.maybe_commit(now, out);
     }
 
     /// Asks the mempool for the next batch while the pipeline has room.
@@ -668,15 +766,16 @@ impl Raft {
     }
 
     /// §5.3/§5.4.2: the highest index stored by a majority commits if its
-    /// entry is of the current term; earlier entries commit with it.
-    fn maybe_commit(&mut self, out: &mut Vec<Action>) {
+    /// entry is of the current term; earlier entries commit with it. While
+    /// the configuration is joint, by a majority of each half (§6).
+    fn maybe_commit(&mut self, now: Millis, out: &mut Vec<Action>) {
         if self.role != Role::Leader {
             return;
         }
-        let mut matched: Vec<Index> = self.progress.values().map(|p| p.match_index).collect();
-        matched.push(self.log.last_index());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matched[self.quorum() - 1];
+        let last = self.log.last_index();
+        let n = self
+            .config()
+            .quorum_index(|id| if *id == self.me { last } else { self.progress.get(id).map_or(0, |p| p.match_index) });
         if n > self.commit && self.log.term_at(n) == Some(self.hs.term) {
             let old = self.commit;
             self.commit_to(n, out);
@@ -692,6 +791,32 @@ impl Raft {
                     self.send(peer, RaftMsg::Heartbeat { term: self.hs.term, commit, ctx: 0 }, out);
                 }
             }
+            self.advance_config(now, out);
+        }
+    }
+
+    /// Leader, after its commit index moved: a committed joint configuration
+    /// is followed by the final one (§6); a committed final configuration
+    /// completes waiting changes, and a leader it no longer counts as a
+    /// voter steps down (dissertation §4.2.2).
+    fn advance_config(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if self.role != Role::Leader || self.config_index() > self.commit {
+            return;
+        }
+        if self.config().is_joint() {
+            let fin = self.config().leave_joint();
+            return self.append_entry(now, vec![fin.to_entry_tx()], out);
+        }
+        let done = self.config_index();
+        let (finished, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_changes).into_iter().partition(|(i, _)| *i <= done);
+        self.pending_changes = waiting;
+        for (_, origin) in finished {
+            self.finish_change(origin, Ok(done), out);
+        }
+        if !self.config().is_voter(&self.me) {
+            info!(term = self.hs.term, "raft: this leader is no longer a voter; stepping down");
+            self.become_follower(now, self.hs.term, None, out);
         }
     }
 
@@ -708,6 +833,10 @@ impl Raft {
         }
         self.commit = index;
         out.push(Action::Commit(blocks));
+        // Keep the latest committed configuration and every later one.
+        if let Some(k) = self.hs.configs.iter().rposition(|(at, _)| *at <= index) {
+            self.hs.configs.drain(..k);
+        }
     }
 
     // The fields of one message, taken apart by `on_message`.
@@ -743,7 +872,7 @@ impl Raft {
             }
             p.probing = false;
             p.catching_up = None;
-            self.maybe_commit(out);
+            self.maybe_commit(now, out);
         } else {
             // A rejection of an append no longer in flight is stale.
             if rejected < p.match_index || !p.inflight.iter().any(|(prev, _)| *prev == rejected) {
@@ -854,6 +983,7 @@ impl Raft {
             return self.invalid(from, format!("entry {} does not extend entry {prev_index}", first.height()), out);
         }
         let mut changed = false;
+        let mut config_changed = false;
         for b in entries.iter() {
             let i = b.height();
             if self.log.id_at(i) == Some(b.id()) {
@@ -862,10 +992,10 @@ impl Raft {
             if i <= self.log.last_index() {
                 // A conflicting suffix: drop it (never a committed entry).
                 debug_assert!(i > self.commit, "conflict at committed index {i}");
-                self.log.truncate_after(i - 1);
+                config_changed |= self.log_truncate_after(i - 1);
             }
             out.push(Action::PersistBlock(b.clone()));
-            self.log.append(b.clone());
+            config_changed |= self.log_append(b.clone());
             changed = true;
         }
         let last_new = prev_index + entries.len() as Index;
@@ -873,6 +1003,9 @@ impl Raft {
             self.hs.last_index = self.log.last_index();
             self.hs.last_id = self.log.last().id;
             self.persist(out);
+        }
+        if config_changed {
+            self.config_changed(now, out);
         }
         if leader_commit > self.commit {
             self.commit_to(leader_commit.min(last_new), out);
@@ -985,20 +1118,24 @@ impl Raft {
             self.catch_up = None;
             return;
         }
+        let mut config_changed = false;
         for b in accepted {
             let i = b.height();
             if self.log.id_at(i) != Some(b.id()) {
                 if i <= self.log.last_index() {
-                    self.log.truncate_after(i - 1);
+                    config_changed |= self.log_truncate_after(i - 1);
                 }
                 out.push(Action::PersistBlock(b.clone()));
-                self.log.append(b);
+                config_changed |= self.log_append(b);
             }
         }
         let top = expect - 1;
         self.hs.last_index = self.log.last_index();
         self.hs.last_id = self.log.last().id;
         self.persist(out);
+        if config_changed {
+            self.config_changed(now, out);
+        }
         self.commit_to(top, out);
         if top < target {
             self.request_catch_up(now, from, target, out);
@@ -1013,7 +1150,7 @@ impl Raft {
     }
 
     fn on_message(&mut self, now: Millis, from: ValidatorId, msg: RaftMsg, out: &mut Vec<Action>) {
-        if !self.is_member(&from) || from == self.me {
+        if !self.knows(&from) || from == self.me {
             return self.invalid(from, "raft message from a non-member".into(), out);
         }
         // Any message of a later term moves us to it (§5.1), except
@@ -1032,7 +1169,7 @@ impl Raft {
             RaftMsg::CatchUp { term, commit, .. } => self.on_catch_up(now, from, term, commit, out),
             RaftMsg::ReadIndex { term, ctx } => {
                 if term == self.hs.term && self.role == Role::Leader {
-                    self.read(ReadOrigin::Remote(from, ctx), out);
+                    self.read(Origin::Remote(from, ctx), out);
                 } else {
                     let msg = RaftMsg::ReadIndexResponse { term: self.hs.term, ctx, index: None };
                     self.send(from, msg, out);
@@ -1046,6 +1183,19 @@ impl Raft {
                             Action::ReadFailed { id: ctx, reason: "the leader could not serve the read; retry".into() }
                         }
                     });
+                }
+            }
+            RaftMsg::ChangeRequest { term, ctx, change } => {
+                if term == self.hs.term && self.role == Role::Leader {
+                    self.propose_change(now, Origin::Remote(from, ctx), change, out);
+                } else {
+                    let result = Err("the node asked is not the leader any more; retry".into());
+                    self.send(from, RaftMsg::ChangeResponse { term: self.hs.term, ctx, result }, out);
+                }
+            }
+            RaftMsg::ChangeResponse { ctx, result, .. } => {
+                if self.forwarded_changes.remove(&ctx) {
+                    out.push(Action::ChangeDone { id: ctx, result });
                 }
             }
             RaftMsg::AppendResponse { success, match_index, rejected, hint, .. } => {
@@ -1073,7 +1223,7 @@ impl Raft {
     /// leader for the read index.
     fn on_read(&mut self, id: u64, out: &mut Vec<Action>) {
         match (self.role, self.leader) {
-            (Role::Leader, _) => self.read(ReadOrigin::Local(id), out),
+            (Role::Leader, _) => self.read(Origin::Local(id), out),
             (Role::Follower, Some(leader)) => {
                 self.forwarded_reads.insert(id);
                 self.send(leader, RaftMsg::ReadIndex { term: self.hs.term, ctx: id }, out);
@@ -1085,7 +1235,7 @@ impl Raft {
     /// Leader: a read index is the commit index, usable only once an entry
     /// of this term has committed (before that the commit index may be
     /// behind entries earlier leaders committed).
-    fn read(&mut self, origin: ReadOrigin, out: &mut Vec<Action>) {
+    fn read(&mut self, origin: Origin, out: &mut Vec<Action>) {
         if self.log.term_at(self.commit) != Some(self.hs.term) {
             self.reads_before_commit.push(origin);
         } else {
@@ -1096,11 +1246,11 @@ impl Raft {
     /// Records the commit index and confirms leadership with a heartbeat
     /// round: once a majority answers it, no other leader can have
     /// committed anything newer.
-    fn start_read(&mut self, origin: ReadOrigin, out: &mut Vec<Action>) {
+    fn start_read(&mut self, origin: Origin, out: &mut Vec<Action>) {
         self.read_seq += 1;
         let read = PendingRead { seq: self.read_seq, index: self.commit, acks: BTreeSet::new(), origin };
         self.reads.push_back(read);
-        if self.quorum() > 1 {
+        if !self.has_quorum(&BTreeSet::from([self.me])) {
             let peers: Vec<(ValidatorId, Index)> = self.progress.iter().map(|(p, pr)| (*p, pr.match_index)).collect();
             for (peer, matched) in peers {
                 let msg =
@@ -1123,11 +1273,15 @@ impl Raft {
 
     /// Answers, in order, every read a majority has confirmed.
     fn complete_reads(&mut self, out: &mut Vec<Action>) {
-        while self.reads.front().is_some_and(|r| r.acks.len() + 1 >= self.quorum()) {
+        while self.reads.front().is_some_and(|r| {
+            let mut acks = r.acks.clone();
+            acks.insert(self.me);
+            self.config().has_quorum(&acks)
+        }) {
             let r = self.reads.pop_front().expect("checked");
             match r.origin {
-                ReadOrigin::Local(id) => out.push(Action::ReadReady { id, index: r.index }),
-                ReadOrigin::Remote(peer, ctx) => {
+                Origin::Local(id) => out.push(Action::ReadReady { id, index: r.index }),
+                Origin::Remote(peer, ctx) => {
                     let msg = RaftMsg::ReadIndexResponse { term: self.hs.term, ctx, index: Some(r.index) };
                     self.send(peer, msg, out);
                 }
@@ -1136,18 +1290,79 @@ impl Raft {
     }
 
     fn fail_leader_reads(&mut self, reason: &str, out: &mut Vec<Action>) {
-        let origins: Vec<ReadOrigin> = std::mem::take(&mut self.reads)
+        let origins: Vec<Origin> = std::mem::take(&mut self.reads)
             .into_iter()
             .map(|r| r.origin)
             .chain(std::mem::take(&mut self.reads_before_commit))
             .collect();
         for origin in origins {
             match origin {
-                ReadOrigin::Local(id) => out.push(Action::ReadFailed { id, reason: reason.into() }),
-                ReadOrigin::Remote(peer, ctx) => {
+                Origin::Local(id) => out.push(Action::ReadFailed { id, reason: reason.into() }),
+                Origin::Remote(peer, ctx) => {
                     let msg = RaftMsg::ReadIndexResponse { term: self.hs.term, ctx, index: None };
                     self.send(peer, msg, out);
                 }
+            }
+        }
+    }
+
+    // ----- membership changes (§6, dissertation §4.3) -----
+
+    /// An operator's change at this node: the leader makes it; a follower
+    /// forwards it to the leader.
+    fn on_change(&mut self, now: Millis, id: u64, change: MembershipChange, out: &mut Vec<Action>) {
+        match (self.role, self.leader) {
+            (Role::Leader, _) => self.propose_change(now, Origin::Local(id), change, out),
+            (Role::Follower, Some(leader)) => {
+                self.forwarded_changes.insert(id);
+                self.send(leader, RaftMsg::ChangeRequest { term: self.hs.term, ctx: id, change }, out);
+            }
+            _ => out.push(Action::ChangeDone { id, result: Err("no leader is known; retry".into()) }),
+        }
+    }
+
+    /// Leader: appends the configuration entry a change leads to, one
+    /// change at a time; the answer waits until the change is complete.
+    fn propose_change(&mut self, now: Millis, origin: Origin, change: MembershipChange, out: &mut Vec<Action>) {
+        match self.check_change(&change) {
+            Err(reason) => self.finish_change(origin, Err(reason), out),
+            Ok(next) => {
+                info!(term = self.hs.term, ?change, "raft: membership change");
+                self.pending_changes.push((self.log.last_index() + 1, origin));
+                self.append_entry(now, vec![next.to_entry_tx()], out);
+            }
+        }
+    }
+
+    fn check_change(&self, change: &MembershipChange) -> Result<Membership, String> {
+        if self.config_index() > self.commit || self.config().is_joint() {
+            return Err(format!(
+                "a membership change is in progress (configuration entry {} is not complete); retry when it completes",
+                self.config_index()
+            ));
+        }
+        if self.log.term_at(self.commit) != Some(self.hs.term) {
+            return Err("the leader has not committed an entry of its term yet; retry".into());
+        }
+        if let MembershipChange::Promote { id } = change
+            && let Some(p) = self.progress.get(id)
+        {
+            let behind = self.log.last_index().saturating_sub(p.match_index);
+            if behind > self.cfg.max_append_entries as Index {
+                return Err(format!(
+                    "learner {} is {behind} entries behind the leader; promote it once it has caught up",
+                    id.short()
+                ));
+            }
+        }
+        self.config().apply(change)
+    }
+
+    fn finish_change(&mut self, origin: Origin, result: Result<Index, String>, out: &mut Vec<Action>) {
+        match origin {
+            Origin::Local(id) => out.push(Action::ChangeDone { id, result }),
+            Origin::Remote(peer, ctx) => {
+                self.send(peer, RaftMsg::ChangeResponse { term: self.hs.term, ctx, result }, out)
             }
         }
     }
@@ -1184,6 +1399,7 @@ impl Engine for Raft {
             Input::Synced { from, response } => self.on_synced(now, from, response, out),
             Input::Executed { height, app_hash } => self.on_executed(height, app_hash),
             Input::Read { id } => self.on_read(id, out),
+            Input::ChangeMembership { id, change } => self.on_change(now, id, change, out),
         }
         debug_assert!(self.commit <= self.log.last_index());
         debug_assert!(self.log.base().index <= self.commit);
@@ -1198,6 +1414,7 @@ impl Engine for Raft {
             high_qc_round: 0,
             leader: self.leader,
             role: self.role.name().into(),
+            membership: Some(self.config().clone()),
         }
     }
 }

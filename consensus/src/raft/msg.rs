@@ -7,6 +7,7 @@
 //! anyone later.
 
 use super::log::{Index, Term};
+use super::membership::{ConfigHistory, MembershipChange};
 use crate::types::{Block, BlockId, ValidatorId};
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +82,19 @@ pub enum RaftMsg {
         ctx: u64,
         index: Option<Index>,
     },
+    /// A follower forwards an operator's membership change to the leader;
+    /// `ctx` identifies it at the follower.
+    ChangeRequest {
+        term: Term,
+        ctx: u64,
+        change: MembershipChange,
+    },
+    /// The leader's answer once the change completed or was refused.
+    ChangeResponse {
+        term: Term,
+        ctx: u64,
+        result: Result<Index, String>,
+    },
 }
 
 impl RaftMsg {
@@ -95,7 +109,9 @@ impl RaftMsg {
             | RaftMsg::HeartbeatResponse { term, .. }
             | RaftMsg::CatchUp { term, .. }
             | RaftMsg::ReadIndex { term, .. }
-            | RaftMsg::ReadIndexResponse { term, .. } => *term,
+            | RaftMsg::ReadIndexResponse { term, .. }
+            | RaftMsg::ChangeRequest { term, .. }
+            | RaftMsg::ChangeResponse { term, .. } => *term,
         }
     }
 }
@@ -103,11 +119,15 @@ impl RaftMsg {
 /// What a Raft node persists before answering anything that depends on it:
 /// its term, its vote in that term, and the last entry of its log (the
 /// entries themselves are persisted as blocks, chained by parent id, so the
-/// whole log is recovered by walking back from `last_id`).
+/// whole log is recovered by walking back from `last_id`), and the
+/// configurations set by entries of that log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {
     pub term: Term,
     pub voted_for: Option<ValidatorId>,
     pub last_index: Index,
     pub last_id: BlockId,
+    /// The latest configuration at or below the commit index, then every
+    /// later one, oldest first (empty: the genesis validators vote).
+    pub configs: ConfigHistory,
 }

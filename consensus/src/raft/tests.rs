@@ -594,3 +594,198 @@ fn followers_forward_reads_and_a_deposed_leader_fails_them() {
     let out = step(&mut e, 2 * T + 3, msg(&k[1], RaftMsg::HeartbeatResponse { term: 2, ctx: 0 }));
     assert!(matches!(&read_results(&out)[..], [Action::ReadFailed { id: 9, .. }]), "{out:?}");
 }
+
+// ----- membership (paper §6, dissertation §4) -----
+
+fn change_results(actions: &[Action]) -> Vec<(u64, Result<u64, String>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ChangeDone { id, result } => Some((*id, result.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn config_announced(actions: &[Action]) -> Option<Membership> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::MembershipChanged(m) => Some(m.clone()),
+        _ => None,
+    })
+}
+
+fn add_learner(k: &Keypair) -> MembershipChange {
+    MembershipChange::AddLearner {
+        id: k.public(),
+        addr: MemberAddr { node_key: k.public(), p2p_addr: "127.0.0.1:9".into() },
+    }
+}
+
+/// A leader of three (keys 0..3) whose no-op committed, and a fourth key.
+fn committed_leader() -> (Vec<Keypair>, Raft) {
+    let k = keys(4);
+    let (mut e, _) = leader(&k[..3]);
+    step(&mut e, 2 * T, msg(&k[1], ack(1, 1)));
+    assert_eq!(e.commit_index(), 1);
+    (k, e)
+}
+
+/// Adding a learner is one configuration entry that takes effect when
+/// appended (§6: a server uses the latest configuration in its log); the
+/// learner is replicated to at once but its acknowledgement never counts
+/// toward a majority; the change completes when the entry commits.
+#[test]
+fn a_learner_is_replicated_to_but_never_counts() {
+    let (k, mut e) = committed_leader();
+    let out = step(&mut e, 2 * T, Input::ChangeMembership { id: 7, change: add_learner(&k[3]) });
+    let cfg = config_announced(&out).expect("the new configuration is in effect on append");
+    assert!(cfg.learners.contains(&k[3].public()) && cfg.voters.len() == 3);
+    let entry = out.iter().find_map(persisted_block).expect("a configuration entry");
+    assert_eq!((entry.height(), Membership::from_entry(&entry.txs)), (2, Some(cfg)));
+    assert!(
+        sent(&out).iter().any(|(to, m)| *to == Some(k[3].public()) && matches!(m, RaftMsg::Append { .. })),
+        "the learner gets appends: {out:?}"
+    );
+    assert!(change_results(&out).is_empty(), "not complete before it commits");
+    let out = step(&mut e, 2 * T, msg(&k[3], ack(1, 2)));
+    assert_eq!(e.commit_index(), 1, "a learner's acknowledgement does not commit");
+    assert!(change_results(&out).is_empty());
+    let out = step(&mut e, 2 * T, msg(&k[1], ack(1, 2)));
+    assert_eq!(e.commit_index(), 2);
+    assert_eq!(change_results(&out), vec![(7, Ok(2))]);
+}
+
+/// §6 joint consensus: promoting a learner appends C_old,new; it commits
+/// only with a majority of the old voters *and* of the new ones; then the
+/// leader appends C_new on its own, and the change completes when C_new
+/// commits.
+#[test]
+fn promotion_goes_through_a_joint_configuration_needing_both_majorities() {
+    let (k, mut e) = committed_leader();
+    step(&mut e, 2 * T, Input::ChangeMembership { id: 1, change: add_learner(&k[3]) });
+    step(&mut e, 2 * T, msg(&k[1], ack(1, 2)));
+    step(&mut e, 2 * T, msg(&k[3], ack(1, 2)));
+    let out =
+        step(&mut e, 2 * T, Input::ChangeMembership { id: 2, change: MembershipChange::Promote { id: k[3].public() } });
+    let joint = config_announced(&out).expect("joint configuration");
+    assert!(joint.is_joint() && joint.voters.len() == 4 && joint.outgoing.len() == 3, "{joint:?}");
+    // {0, 3}: half of the new voters, a minority of the old: no commit.
+    step(&mut e, 2 * T, msg(&k[3], ack(1, 3)));
+    assert_eq!(e.commit_index(), 2);
+    // {0, 1, 3}: majorities of both.
+    let out = step(&mut e, 2 * T, msg(&k[1], ack(1, 3)));
+    assert_eq!(e.commit_index(), 3);
+    let fin = config_announced(&out).expect("C_new appended once C_old,new committed");
+    assert!(!fin.is_joint() && fin.voters.contains(&k[3].public()) && fin.learners.is_empty());
+    assert_eq!(out.iter().rev().find_map(persisted_block).map(|b| b.height()), Some(4));
+    assert!(change_results(&out).is_empty(), "complete only when C_new commits");
+    step(&mut e, 2 * T, msg(&k[3], ack(1, 4)));
+    assert_eq!(e.commit_index(), 3, "new configuration of four: the leader and one more are not a majority");
+    let out = step(&mut e, 2 * T, msg(&k[1], ack(1, 4)));
+    assert_eq!(change_results(&out), vec![(2, Ok(4))]);
+}
+
+/// One change at a time: a change is refused with a reason while a
+/// configuration entry is uncommitted.
+#[test]
+fn a_second_change_is_refused_while_one_is_in_progress() {
+    let (k, mut e) = committed_leader();
+    step(&mut e, 2 * T, Input::ChangeMembership { id: 1, change: add_learner(&k[3]) });
+    let out =
+        step(&mut e, 2 * T, Input::ChangeMembership { id: 2, change: MembershipChange::Remove { id: k[2].public() } });
+    let results = change_results(&out);
+    assert!(matches!(&results[..], [(2, Err(reason))] if reason.contains("in progress")), "{results:?}");
+    assert!(out.iter().all(|a| persisted_block(a).is_none()), "nothing appended");
+}
+
+/// Dissertation §4.2.2: a leader that removes itself manages the cluster
+/// until C_new commits (not counting itself in the new majority), then steps
+/// down.
+#[test]
+fn a_leader_that_removes_itself_steps_down_once_the_final_configuration_commits() {
+    let (k, mut e) = committed_leader();
+    step(&mut e, 2 * T, Input::ChangeMembership { id: 5, change: MembershipChange::Remove { id: k[0].public() } });
+    step(&mut e, 2 * T, msg(&k[1], ack(1, 2)));
+    assert_eq!(e.commit_index(), 1, "the new voters {{1, 2}} both must store the joint entry");
+    step(&mut e, 2 * T, msg(&k[2], ack(1, 2)));
+    assert_eq!(e.commit_index(), 2);
+    assert!(e.is_leader(), "still leading through the transition");
+    step(&mut e, 2 * T, msg(&k[1], ack(1, 3)));
+    let out = step(&mut e, 2 * T, msg(&k[2], ack(1, 3)));
+    assert_eq!(e.commit_index(), 3);
+    assert_eq!(change_results(&out), vec![(5, Ok(3))]);
+    assert!(!e.is_leader(), "steps down once C_new, without it, is committed");
+    let out = step(&mut e, 10 * T, Input::Timer(TimerId::Election));
+    assert!(sent(&out).is_empty(), "a removed member never campaigns: {out:?}");
+}
+
+/// §6: a follower adopts a configuration as soon as the entry is in its
+/// log, and falls back to the previous one if that entry is truncated by a
+/// later leader.
+#[test]
+fn a_follower_uses_the_latest_configuration_in_its_log_even_uncommitted() {
+    let k = keys(4);
+    let mut f = start(&k[..3], 1);
+    let g = genesis(&k[..3]);
+    let mut learner = Membership::from_genesis(&config(&k[..3], 0).validators);
+    learner.learners.insert(k[3].public());
+    learner.directory.insert(k[3].public(), MemberAddr { node_key: k[3].public(), p2p_addr: "127.0.0.1:9".into() });
+    let e1 = entry(&k[0], &g, 1, vec![learner.to_entry_tx()]);
+    let append = RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![e1], commit: 0 };
+    let out = step(&mut f, 2 * T, msg(&k[0], append));
+    assert_eq!(config_announced(&out), Some(learner.clone()));
+    assert_eq!(persisted(&out).map(|hs| hs.configs), Some(vec![(1, learner)]), "persisted with the entry");
+    // A leader of term 2 replaces entry 1: the configuration goes with it.
+    let other = entry(&k[2], &g, 2, vec![tx("x")]);
+    let append = RaftMsg::Append { term: 2, prev_index: 0, prev_term: 0, entries: vec![other], commit: 0 };
+    let out = step(&mut f, 3 * T, msg(&k[2], append));
+    let back = config_announced(&out).expect("configuration changed back");
+    assert!(back.learners.is_empty() && back.voters.len() == 3);
+}
+
+/// A learner (a node outside the voters) never starts an election.
+#[test]
+fn a_learner_never_campaigns() {
+    let k = keys(4);
+    let mut e = Raft::new(config(&k[..3], 9), k[3].clone());
+    step(&mut e, 0, Input::Restored(Box::new(recovery(&k[..3]))));
+    let out = step(&mut e, 10 * T, Input::Timer(TimerId::Election));
+    assert!(sent(&out).is_empty(), "{out:?}");
+    assert_eq!(e.term(), 0);
+}
+
+/// A change asked of a follower is forwarded to the leader, and the
+/// leader's answer completes it.
+#[test]
+fn a_change_at_a_follower_is_forwarded_to_the_leader() {
+    let k = keys(4);
+    let mut f = start(&k[..3], 1);
+    step(&mut f, 2 * T, msg(&k[0], RaftMsg::Heartbeat { term: 1, commit: 0, ctx: 0 }));
+    let out = step(&mut f, 2 * T, Input::ChangeMembership { id: 3, change: add_learner(&k[3]) });
+    assert_eq!(
+        sent(&out),
+        vec![(Some(k[0].public()), RaftMsg::ChangeRequest { term: 1, ctx: 3, change: add_learner(&k[3]) })]
+    );
+    let out = step(&mut f, 2 * T, msg(&k[0], RaftMsg::ChangeResponse { term: 1, ctx: 3, result: Ok(2) }));
+    assert_eq!(change_results(&out), vec![(3, Ok(2))]);
+}
+
+/// Restart: the configurations come back from the persisted hard state.
+#[test]
+fn the_configuration_survives_a_restart() {
+    let k = keys(4);
+    let (mut e, out) = leader(&k[..3]);
+    let mut blocks: Vec<Block> = out.iter().filter_map(persisted_block).collect();
+    step(&mut e, 2 * T, msg(&k[1], ack(1, 1)));
+    let out = step(&mut e, 2 * T, Input::ChangeMembership { id: 1, change: add_learner(&k[3]) });
+    blocks.extend(out.iter().filter_map(persisted_block));
+    let hs = persisted(&out).expect("hard state");
+    let mut r = recovery(&k[..3]);
+    r.safety = Some(SafetyState::Raft(hs));
+    r.blocks = blocks;
+    let mut again = Raft::new(config(&k[..3], 0), k[0].clone());
+    let out = step(&mut again, 0, Input::Restored(Box::new(r)));
+    let cfg = config_announced(&out).expect("announced at restore");
+    assert!(cfg.learners.contains(&k[3].public()));
+    assert_eq!(again.config(), &cfg);
+}

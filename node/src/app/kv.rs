@@ -20,6 +20,7 @@
 
 use super::sigcache::SigCache;
 use super::tx::{MAX_KEY_BYTES, Op, SignedTx};
+use phalanx_consensus::raft::is_config_tx;
 use phalanx_consensus::smr::{Execution, PayloadVerifier, StateMachine, StateView, TxOutcome};
 use phalanx_consensus::types::{Block, Height, Tx};
 use phalanx_crypto::{Hash, Hasher, PublicKey, SignedMessage, codec, verify_batch};
@@ -98,6 +99,11 @@ impl KvApp {
         if bytes.len() > self.tx_max_bytes {
             return Err(Rejection::TooLarge { size: bytes.len(), max: self.tx_max_bytes });
         }
+        if is_config_tx(bytes) {
+            return Err(Rejection::Malformed(
+                "the bytes begin with the prefix reserved for raft configuration entries".into(),
+            ));
+        }
         let stx = SignedTx::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
         self.check_fields(&stx)?;
         let hash = Hash::digest(bytes);
@@ -144,6 +150,11 @@ impl KvApp {
     }
 
     fn apply(&self, ov: &mut Overlay<'_>, bytes: &[u8]) -> TxOutcome {
+        if is_config_tx(bytes) {
+            // A Raft configuration entry: consensus acted on it; the
+            // application state does not change.
+            return TxOutcome { code: codes::OK, log: "raft configuration entry".into() };
+        }
         let stx = match self.check_stateless(bytes) {
             Ok(s) => s,
             Err(r) => return TxOutcome { code: r.code(), log: r.to_string() },

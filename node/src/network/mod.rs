@@ -6,8 +6,9 @@
 //!   batches of gossiped transactions), acknowledged with an empty answer;
 //! - `/phalanx/sync/1`: a block sync request, answered with blocks.
 //!
-//! Peer policy: only the network keys listed in genesis may connect (libp2p's
-//! allow list); frames larger than the limits and frames that do not decode
+//! Peer policy: only the network keys listed in genesis, and in Raft mode
+//! those of members added later by configuration entries, may connect
+//! (libp2p's allow list); frames larger than the limits and frames that do not decode
 //! are dropped and reported to the [`InboundHandler`], which counts them per
 //! peer. The configured peer addresses are dialled at start and again every
 //! `dial_interval` while no connection to them is up, so lost connections
@@ -124,6 +125,7 @@ pub(crate) enum Command {
     Broadcast { bytes: Vec<u8> },
     SyncRequest { peer: PeerId, bytes: Vec<u8> },
     SyncReply { channel: libp2p::request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8> },
+    AddPeer { peer: PeerId, addr: Multiaddr },
 }
 
 /// A cheap handle for sending; clone freely.
@@ -158,6 +160,12 @@ impl NetworkHandle {
     /// [`InboundHandler::sync_response`].
     pub fn request_sync(&self, peer: PeerId, request: &SyncRequest) {
         self.push(Command::SyncRequest { peer, bytes: canonical::encode(request) });
+    }
+
+    /// Lets `peer` connect (a member added after genesis), sends to it in
+    /// broadcasts, and keeps a connection to `addr`.
+    pub fn add_peer(&self, peer: PeerId, addr: &SocketAddr) {
+        self.push(Command::AddPeer { peer, addr: tcp_multiaddr(addr) });
     }
 
     pub fn local_peer_id(&self) -> PeerId {

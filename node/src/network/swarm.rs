@@ -164,6 +164,18 @@ impl Task {
             Command::SyncReply { channel, bytes } => {
                 let _ = b.sync.send_response(channel, bytes);
             }
+            Command::AddPeer { peer, addr } => {
+                if peer == *self.swarm.local_peer_id() || self.allowed.contains(&peer) {
+                    return;
+                }
+                info!(%peer, %addr, "new member: allowing and dialling it");
+                self.swarm.behaviour_mut().allow.allow_peer(peer);
+                self.allowed.push(peer);
+                if !self.peer_addrs.iter().any(|(a, _)| *a == addr) {
+                    self.peer_addrs.push((addr, Some(peer)));
+                }
+                self.redial();
+            }
         }
     }
 

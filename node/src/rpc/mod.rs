@@ -27,6 +27,7 @@ use parking_lot::RwLock;
 use phalanx_config::{Genesis, Protocol};
 use phalanx_consensus::engine::EngineStatus;
 use phalanx_consensus::engine::Input;
+use phalanx_consensus::raft::{MemberAddr, MembershipChange};
 use phalanx_consensus::types::{Block, Evidence};
 use phalanx_crypto::{Hash, PublicKey};
 use phalanx_mempool::{Rejection, SharedMempool};
@@ -51,6 +52,11 @@ pub mod codes {
     pub const COMMIT_TIMEOUT: i32 = 2002;
     /// The node cannot answer now (for example, shutting down).
     pub const UNAVAILABLE: i32 = 2003;
+    /// The method is not served by this node (`admin_*` without
+    /// `rpc.admin`, or not offered by this consensus protocol).
+    pub const FORBIDDEN: i32 = 2004;
+    /// The engine refused a membership change (the message says why).
+    pub const CHANGE_REFUSED: i32 = 2005;
     /// JSON-RPC's invalid params.
     pub const INVALID_PARAMS: i32 = -32602;
 }
@@ -79,6 +85,10 @@ pub struct RpcContext {
     pub p2p_addr: SocketAddr,
     /// Linearizable reads waiting for the engine.
     pub reads: Arc<ReadRequests>,
+    /// Membership changes waiting for the engine.
+    pub changes: Arc<ReadRequests>,
+    /// Whether the `admin_*` methods are served (`rpc.admin`).
+    pub admin: bool,
     /// The driver's internal queue (read requests go in here).
     pub driver: crossbeam_channel::Sender<DriverEvent>,
 }
@@ -142,6 +152,100 @@ struct QueryParam {
     consistency: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddLearnerParam {
+    validator_key: String,
+    node_key: String,
+    p2p_addr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberParam {
+    validator_key: String,
+}
+
+const ADD_LEARNER_SHAPE: &str = r#"{"validator_key": "<64 hex>", "node_key": "<64 hex>", "p2p_addr": "IP:port"}"#;
+const MEMBER_SHAPE: &str = r#"{"validator_key": "<64 hex>"}"#;
+
+/// Parses an `admin_*` call into the change it asks for.
+fn parse_change(method: &str, params: &Params<'_>) -> Result<MembershipChange, ErrorObjectOwned> {
+    let key = |field: &str, v: &str| -> Result<PublicKey, ErrorObjectOwned> {
+        v.trim().parse().map_err(|e| invalid_params(format!("{field}: {e}")))
+    };
+    match method {
+        "admin_add_learner" => {
+            let p: AddLearnerParam = parse(params, ADD_LEARNER_SHAPE)?;
+            if p.p2p_addr.parse::<SocketAddr>().is_err() {
+                return Err(invalid_params(format!("p2p_addr: {:?} is not an IP:port address", p.p2p_addr)));
+            }
+            Ok(MembershipChange::AddLearner {
+                id: key("validator_key", &p.validator_key)?,
+                addr: MemberAddr { node_key: key("node_key", &p.node_key)?, p2p_addr: p.p2p_addr },
+            })
+        }
+        "admin_promote" => {
+            let p: MemberParam = parse(params, MEMBER_SHAPE)?;
+            Ok(MembershipChange::Promote { id: key("validator_key", &p.validator_key)? })
+        }
+        _ => {
+            let p: MemberParam = parse(params, MEMBER_SHAPE)?;
+            Ok(MembershipChange::Remove { id: key("validator_key", &p.validator_key)? })
+        }
+    }
+}
+
+/// `admin_add_learner`, `admin_promote`, `admin_remove`: hands the change
+/// to the engine (a follower forwards it to the leader) and answers once it
+/// is complete (the final configuration committed) or refused.
+async fn change_membership(method: &str, params: &Params<'_>, c: Arc<RpcContext>) -> RpcResult {
+    if !c.admin {
+        return Err(error(
+            codes::FORBIDDEN,
+            format!("{method} is disabled on this node: set rpc.admin = true in node.toml to serve admin methods"),
+            None,
+        ));
+    }
+    if c.genesis.consensus.protocol != Protocol::Raft {
+        return Err(error(
+            codes::FORBIDDEN,
+            "membership changes are offered in raft mode only; a hotstuff validator set is fixed in genesis",
+            None,
+        ));
+    }
+    let change = parse_change(method, params)?;
+    let (id, answer) = c.changes.register();
+    if c.driver.send(DriverEvent::Input(Input::ChangeMembership { id, change: change.clone() })).is_err() {
+        c.changes.forget(id);
+        return Err(error(codes::UNAVAILABLE, "the node is shutting down", None));
+    }
+    match tokio::time::timeout(c.commit_timeout, answer).await {
+        Ok(Ok(Ok(index))) => {
+            let e = c.engine.read().clone();
+            let m = e.membership.unwrap_or_default();
+            let hexes = |s: &std::collections::BTreeSet<PublicKey>| s.iter().map(|k| k.to_hex()).collect::<Vec<_>>();
+            Ok(json!({
+                "index": index,
+                "member": change.member().to_hex(),
+                "voters": hexes(&m.voters),
+                "learners": hexes(&m.learners),
+            }))
+        }
+        Ok(Ok(Err(reason))) => Err(error(codes::CHANGE_REFUSED, format!("membership change refused: {reason}"), None)),
+        Ok(Err(_)) => Err(error(codes::UNAVAILABLE, "the node is shutting down", None)),
+        Err(_) => {
+            c.changes.forget(id);
+            let ms = c.commit_timeout.as_millis();
+            Err(error(
+                codes::UNAVAILABLE,
+                format!("the change did not complete within {ms} ms (no quorum?); check `status` before retrying"),
+                None,
+            ))
+        }
+    }
+}
+
 fn decode_tx(params: &Params<'_>) -> Result<Bytes, ErrorObjectOwned> {
     let p: TxParam = parse(params, r#"{"tx": "<base64 of a signed transaction>"}"#)?;
     let bytes = base64::engine::general_purpose::STANDARD
@@ -177,13 +281,28 @@ impl RpcContext {
         let tip = self.tip.read().clone();
         let e = self.engine.read().clone();
         let lag_ms = crate::driver::now_ms().saturating_sub(tip.time_ms);
+        let hexes = |s: &std::collections::BTreeSet<PublicKey>| s.iter().map(|k| k.to_hex()).collect::<Vec<_>>();
+        let mut is_validator = self.genesis.validator_index(&self.validator_key).is_some();
         let consensus = if self.genesis.consensus.protocol == Protocol::Raft {
+            let m = e.membership.clone().unwrap_or_default();
+            is_validator = m.is_voter(&self.validator_key);
+            let member = if is_validator {
+                "voter"
+            } else if m.learners.contains(&self.validator_key) {
+                "learner"
+            } else {
+                "none"
+            };
             json!({
                 "term": e.round,
                 "role": e.role,
                 "leader": e.leader.map(|l| l.to_hex()),
                 "commit_index": e.committed_height,
                 "applied_index": e.executed_height,
+                "member": member,
+                "voters": hexes(&m.voters),
+                "outgoing_voters": hexes(&m.outgoing),
+                "learners": hexes(&m.learners),
             })
         } else {
             json!({
@@ -206,7 +325,7 @@ impl RpcContext {
                 "p2p_address": self.p2p_addr.to_string(),
                 "rpc_address": self.rpc_addr.to_string(),
                 "validator": self.validator_key.to_hex(),
-                "is_validator": self.genesis.validator_index(&self.validator_key).is_some(),
+                "is_validator": is_validator,
                 "faults": self.faults,
             },
             "sync_info": {
@@ -461,6 +580,12 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
         let r = query(&p, c.clone()).await;
         counted(&c, "query", r)
     })?;
+    for method in ["admin_add_learner", "admin_promote", "admin_remove"] {
+        m.register_async_method(method, move |p, c, _| async move {
+            let r = change_membership(method, &p, c.clone()).await;
+            counted(&c, method, r)
+        })?;
+    }
     m.register_blocking_method("broadcast_tx_sync", |p, c, _| {
         let r = decode_tx(&p).and_then(|tx| c.submit(tx)).map(|h| json!({ "hash": h.to_hex(), "code": 0, "log": "" }));
         counted(&c, "broadcast_tx_sync", r)

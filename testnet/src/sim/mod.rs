@@ -599,8 +599,12 @@ impl Simulation {
                 }
             }
             Action::Evidence(_) => self.stats.evidence += 1,
-            // The simulator's clients do not read.
-            Action::ReadReady { .. } | Action::ReadFailed { .. } => {}
+            // The simulator's clients do not read and its membership is
+            // fixed.
+            Action::ReadReady { .. }
+            | Action::ReadFailed { .. }
+            | Action::MembershipChanged(_)
+            | Action::ChangeDone { .. } => {}
             Action::Invalid { from, reason } => {
                 self.stats.invalid_messages += 1;
                 self.note(format!("{} {i} refused from {}: {reason}", self.now, from.short()));

@@ -218,6 +218,8 @@ fn describe_raft(m: &RaftMsg) -> String {
         RaftMsg::CatchUp { term, commit, .. } => format!("catch up t{term} to {commit}"),
         RaftMsg::ReadIndex { term, ctx } => format!("read index t{term} #{ctx}"),
         RaftMsg::ReadIndexResponse { term, ctx, index } => format!("read index t{term} #{ctx} = {index:?}"),
+        RaftMsg::ChangeRequest { term, ctx, change } => format!("change t{term} #{ctx} {change:?}"),
+        RaftMsg::ChangeResponse { term, ctx, result } => format!("change t{term} #{ctx} = {result:?}"),
     }
 }
 
