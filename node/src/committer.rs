@@ -11,12 +11,20 @@
 //! It also checks each block's application-hash claim against its own
 //! history: a committed block that claims a different hash for a height this
 //! node executed means this node's state diverged from the quorum's. The node
-//! then stops rather than keep serving wrong state.
+//! then stops rather than keep serving wrong state. A node that started from
+//! a state snapshot has no hashes below the snapshot's height (the store's
+//! base height) and checks no claim about them.
+//!
+//! The committer reads the committed tip from the store at every batch, so
+//! after a state snapshot is installed (with the committer idle) the next
+//! batch simply continues from the snapshot's height. The shared [`ChainTip`]
+//! moves only when the committer commits; refresh it after an install with
+//! [`tip_of`].
 
 use crate::app::{KvApp, account};
 use crate::driver::DriverEvent;
 use crate::metrics::Metrics;
-use crate::store::{ChainStore, CommitRecord, TxRecord};
+use crate::store::{ChainStore, CommitRecord, StoreError, TxRecord};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use phalanx_consensus::engine::Input;
@@ -95,6 +103,21 @@ pub struct ChainTip {
     pub block_id: BlockId,
     pub app_hash: Hash,
     pub time_ms: Millis,
+}
+
+/// The store's committed tip as a [`ChainTip`]: what the node puts in the
+/// shared tip at start, and again after installing a state snapshot (the
+/// committer moves the shared tip only when it commits).
+///
+/// A tip whose block or app hash the store does not hold is
+/// [`StoreError::Corrupt`].
+pub fn tip_of(store: &dyn ChainStore) -> Result<ChainTip, StoreError> {
+    let (height, block_id) = store.committed_tip()?;
+    let missing =
+        |what: &str| StoreError::Corrupt { what: format!("the {what} at committed height {height} is missing") };
+    let block = store.block_at(height)?.ok_or_else(|| missing("block"))?;
+    let app_hash = store.app_hash_at(height)?.ok_or_else(|| missing("app hash"))?;
+    Ok(ChainTip { height, block_id, app_hash, time_ms: block.header.time_ms })
 }
 
 pub struct Committer {
@@ -184,9 +207,14 @@ impl Committer {
     }
 
     /// Stops the node if a committed block claims an app hash that differs
-    /// from ours at the same height.
+    /// from ours at the same height. A claim about a height below the
+    /// store's base height (this node started from a snapshot above it) has
+    /// nothing to compare with, which is not divergence.
     fn check_app_claim(&self, cb: &CertifiedBlock, batch: &[CommitRecord]) {
         let h = &cb.block.header;
+        if h.app_height < self.store.base_height() {
+            return;
+        }
         let ours = batch
             .iter()
             .find(|r| r.block.block.height() == h.app_height)
@@ -255,4 +283,100 @@ fn fatal(msg: &str) -> ! {
     error!("{msg}");
     eprintln!("phalanx: fatal: {msg}");
     std::process::exit(3);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+    use phalanx_consensus::types::{Block, BlockHeader, Certificate, payload_root};
+    use phalanx_crypto::Keypair;
+    use phalanx_mempool::MempoolConfig;
+
+    const CHAIN: &str = "committer-test";
+
+    /// A store holding genesis (one funded account), and the genesis block.
+    fn genesis_store(key: &Keypair) -> (Arc<MemStore>, Block) {
+        let (state, app_hash) = KvApp::genesis_state(&[(key.public(), 100)]);
+        let genesis = Block::genesis(CHAIN, 0, app_hash, key.public());
+        let store = Arc::new(MemStore::new());
+        store.init_genesis(&genesis, &state, app_hash).unwrap();
+        (store, genesis)
+    }
+
+    /// A committer over `store`, its shared tip set from the store.
+    fn committer(store: Arc<MemStore>) -> (Committer, Receiver<DriverEvent>) {
+        let store: Arc<dyn ChainStore> = store;
+        let (to_driver, from_committer) = crossbeam_channel::unbounded();
+        let tip = Arc::new(parking_lot::RwLock::new(tip_of(store.as_ref()).unwrap()));
+        let committer = Committer {
+            store,
+            app: Arc::new(KvApp::new(CHAIN.into(), 1024)),
+            mempool: SharedMempool::new(MempoolConfig::default()),
+            waiters: Arc::new(Waiters::default()),
+            events: broadcast::channel(16).0,
+            to_driver,
+            metrics: Arc::new(Metrics::new()),
+            tip,
+        };
+        (committer, from_committer)
+    }
+
+    /// An empty Raft-style committed block on `parent` claiming the app hash
+    /// `claim.1` at height `claim.0`.
+    fn block(key: &Keypair, parent: &Block, claim: (Height, Hash)) -> CertifiedBlock {
+        let height = parent.height() + 1;
+        let header = BlockHeader {
+            chain_id: CHAIN.into(),
+            height,
+            round: 1,
+            parent: parent.id(),
+            parent_round: 1,
+            payload_root: payload_root(&[]),
+            app_height: claim.0,
+            app_hash: claim.1,
+            proposer: key.public(),
+            time_ms: 1_000 + height,
+        };
+        let block = Block::sign(header, Certificate::Raft { term: 1, index: parent.height() }, Vec::new(), key);
+        CertifiedBlock { block, cert: Certificate::Raft { term: 1, index: height } }
+    }
+
+    /// After a snapshot install the committer continues from the snapshot's
+    /// height, computing the same app hash as a node that replayed every
+    /// block; a claim about a height below the base (unknown here) is not
+    /// divergence; `tip_of` gives the shared tip the install moved.
+    #[test]
+    fn commits_continue_after_a_snapshot_install() {
+        let key = Keypair::from_seed(&[3; 32]);
+        let (source, genesis) = genesis_store(&key);
+        let (replayer, _events) = committer(source.clone());
+        let mut parent = genesis;
+        for _ in 0..3 {
+            let claim = (parent.height(), source.app_hash_at(parent.height()).unwrap().unwrap());
+            let b = block(&key, &parent, claim);
+            replayer.commit(vec![b.clone()]);
+            parent = b.block;
+        }
+        assert_eq!(replayer.tip.read().height, 3);
+        let snap = source.export_snapshot().unwrap();
+
+        let (target, _) = genesis_store(&key);
+        let (installer, _events) = committer(target.clone());
+        target.install_snapshot(&snap).unwrap();
+        assert_eq!(installer.tip.read().height, 0, "the committer does not know of the install");
+        *installer.tip.write() = tip_of(target.as_ref()).unwrap();
+        let tip = installer.tip.read().clone();
+        assert_eq!((tip.height, tip.block_id, tip.app_hash), (3, parent.id(), snap.app_hash));
+        assert_eq!(tip.time_ms, parent.header.time_ms);
+
+        let next = block(&key, &parent, (2, source.app_hash_at(2).unwrap().unwrap()));
+        replayer.commit(vec![next.clone()]);
+        installer.commit(vec![next.clone()]);
+        assert_eq!(target.committed_tip(), Ok((4, next.block.id())));
+        assert_eq!(target.app_hash_at(4).unwrap(), source.app_hash_at(4).unwrap());
+        assert_eq!(installer.tip.read().height, 4);
+        assert_eq!(target.base_height(), 3);
+        assert_eq!(target.export_snapshot().unwrap().entries, source.export_snapshot().unwrap().entries);
+    }
 }

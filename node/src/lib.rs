@@ -5,6 +5,8 @@
 //! - [`network`]: libp2p networking.
 //! - [`driver`]: runs the consensus engine, executes its actions.
 //! - [`committer`]: executes committed blocks and makes them durable.
+//! - [`snapshot`]: state snapshots cut into chunks for the network, and
+//!   put back together.
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket, and its client.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`node`]: wires everything together and runs a validator.
@@ -16,5 +18,6 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;
+pub mod snapshot;
 pub mod store;
 pub mod testnet_gen;

@@ -7,7 +7,9 @@
 //! blocks. Parameters may be given by name or by position.
 //!
 //! Every failure is a JSON-RPC error with a stable code (see [`codes`]) and a
-//! message that says what was wrong. Refused transactions change nothing and
+//! message that says what was wrong. A node that started from a state
+//! snapshot holds no block below the snapshot's height (its base height,
+//! shown by `status`); `block` and `blockchain` asked for one say so. Refused transactions change nothing and
 //! are counted by reason in the metrics. Writes are acknowledged as
 //! committed only after the block is durable (`broadcast_tx_commit`).
 
@@ -46,7 +48,9 @@ pub mod codes {
     /// already used (replay), 1005 too large, 1006 mempool full, 1007 already
     /// in the mempool, 1008 nonce too far ahead, 1009 nonce already pending.
     pub const TX_REJECTED: i32 = 1000;
-    /// The transaction, block or key does not exist.
+    /// The transaction, block or key does not exist (or, for a block below
+    /// the node's base height, is not held here; the error's data then
+    /// carries `base_height`).
     pub const NOT_FOUND: i32 = 2001;
     /// `broadcast_tx_commit` gave up waiting (the transaction may still commit).
     pub const COMMIT_TIMEOUT: i32 = 2002;
@@ -105,6 +109,45 @@ fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
 
 fn unavailable(e: impl std::fmt::Display) -> ErrorObjectOwned {
     error(codes::UNAVAILABLE, format!("storage error: {e}"), None)
+}
+
+/// A block at `height`, below `base`, the lowest height this node holds a
+/// block for (it started from a state snapshot there).
+fn below_base(height: u64, base: u64) -> ErrorObjectOwned {
+    error(
+        codes::NOT_FOUND,
+        format!(
+            "block {height} is below this node's oldest block {base}: it started from a state snapshot at height {base}"
+        ),
+        Some(json!({ "base_height": base })),
+    )
+}
+
+/// The heights `blockchain` lists, lowest and highest, given the request,
+/// the committed tip and the base height: at most [`BLOCKCHAIN_MAX`] ending
+/// at `max_height` (default and cap: the tip). A range reaching below the
+/// base is an error if the caller asked for it (`max_height`, or a
+/// `min_height` that was not raised to fit the window), and cut at the base
+/// if it was only the default window.
+fn blockchain_range(
+    min_height: Option<u64>,
+    max_height: Option<u64>,
+    tip: u64,
+    base: u64,
+) -> Result<(u64, u64), ErrorObjectOwned> {
+    let max = max_height.unwrap_or(tip).min(tip);
+    if max < base {
+        return Err(below_base(max, base));
+    }
+    let min = min_height.unwrap_or(0).max(max.saturating_sub(BLOCKCHAIN_MAX - 1));
+    let min = match min_height {
+        Some(_) if min < base => return Err(below_base(min, base)),
+        _ => min.max(base),
+    };
+    if min > max {
+        return Err(invalid_params(format!("min_height {min} is above max_height {max}")));
+    }
+    Ok((min, max))
 }
 
 fn rejected(r: &Rejection) -> ErrorObjectOwned {
@@ -334,6 +377,7 @@ impl RpcContext {
                 "latest_app_hash": tip.app_hash.to_hex(),
                 "latest_block_time": humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(tip.time_ms)).to_string(),
                 "catching_up": lag_ms > 30_000 && tip.height > 0,
+                "base_height": self.store.base_height(),
             },
             "consensus": consensus,
             "mempool": { "size": self.mempool.len(), "bytes": self.mempool.bytes() },
@@ -369,6 +413,10 @@ impl RpcContext {
         let p: Option<HeightParam> = parse(params, r#"{"height": <number>} or nothing for the latest"#)?;
         let tip = self.tip.read().height;
         let height = p.and_then(|p| p.height).unwrap_or(tip);
+        let base = self.store.base_height();
+        if height < base {
+            return Err(below_base(height, base));
+        }
         let block = self.store.block_at(height).map_err(unavailable)?.ok_or_else(|| {
             error(codes::NOT_FOUND, format!("no committed block at height {height} (latest is {tip})"), None)
         })?;
@@ -383,11 +431,7 @@ impl RpcContext {
         let p: Option<RangeParam> = parse(params, r#"{"min_height": <number>, "max_height": <number>}"#)?;
         let tip = self.tip.read().height;
         let (min, max) = p.map_or((None, None), |p| (p.min_height, p.max_height));
-        let max = max.unwrap_or(tip).min(tip);
-        let min = min.unwrap_or(0).max(max.saturating_sub(BLOCKCHAIN_MAX - 1));
-        if min > max {
-            return Err(invalid_params(format!("min_height {min} is above max_height {max}")));
-        }
+        let (min, max) = blockchain_range(min, max, tip, self.store.base_height())?;
         let mut blocks = Vec::new();
         for h in (min..=max).rev() {
             if let Some(b) = self.store.block_at(h).map_err(unavailable)? {
@@ -713,4 +757,50 @@ pub async fn serve(
     let local = server.local_addr()?;
     let handle = server.start(module(ctx)?);
     Ok((handle, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (code, message, data) of an error.
+    fn parts(e: &ErrorObjectOwned) -> (i32, String, Option<Value>) {
+        (e.code(), e.message().to_owned(), e.data().map(|d| serde_json::from_str(d.get()).unwrap()))
+    }
+
+    #[test]
+    fn below_base_names_both_heights_and_the_snapshot() {
+        let (code, message, data) = parts(&below_base(7, 40));
+        assert_eq!(code, codes::NOT_FOUND);
+        assert_eq!(
+            message,
+            "block 7 is below this node's oldest block 40: it started from a state snapshot at height 40"
+        );
+        assert_eq!(data, Some(json!({ "base_height": 40 })));
+    }
+
+    #[test]
+    fn blockchain_range_without_a_base_is_unchanged() {
+        assert_eq!(blockchain_range(None, None, 100, 0).unwrap(), (81, 100));
+        assert_eq!(blockchain_range(None, None, 5, 0).unwrap(), (0, 5));
+        assert_eq!(blockchain_range(Some(3), Some(10), 100, 0).unwrap(), (3, 10));
+        assert_eq!(blockchain_range(Some(1), Some(500), 100, 0).unwrap(), (81, 100));
+        let e = blockchain_range(Some(9), Some(4), 100, 0).unwrap_err();
+        assert_eq!((e.code(), e.message()), (codes::INVALID_PARAMS, "min_height 9 is above max_height 4"));
+    }
+
+    #[test]
+    fn blockchain_range_below_the_base() {
+        // The default window is cut at the base; so is a window whose
+        // requested minimum the window raised above the base anyway.
+        assert_eq!(blockchain_range(None, None, 55, 50).unwrap(), (50, 55));
+        assert_eq!(blockchain_range(None, Some(52), 55, 50).unwrap(), (50, 52));
+        assert_eq!(blockchain_range(Some(1), Some(100), 100, 50).unwrap(), (81, 100));
+        assert_eq!(blockchain_range(Some(50), None, 55, 50).unwrap(), (50, 55));
+        // Asking for a height below the base is an error naming it.
+        let message = |r: Result<(u64, u64), ErrorObjectOwned>| r.unwrap_err().message().to_owned();
+        assert!(message(blockchain_range(Some(40), Some(55), 55, 50)).starts_with("block 40 is below"));
+        assert!(message(blockchain_range(None, Some(30), 55, 50)).starts_with("block 30 is below"));
+        assert!(message(blockchain_range(Some(10), Some(30), 55, 50)).starts_with("block 30 is below"));
+    }
 }

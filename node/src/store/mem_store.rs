@@ -7,8 +7,9 @@
 //! operation, and in particular every commit, is atomic.
 
 use super::{
-    ChainStore, CommitRecord, MEMORY_PATH, StoreError, TxRecord, check_batch, describe_chain, evidence_key,
-    source_block, source_committed_block, source_committed_cert, source_committed_height, tx_records, view_state,
+    ChainStore, CommitRecord, MEMORY_PATH, StateSnapshot, StoreError, TxRecord, check_batch, check_snapshot,
+    describe_chain, evidence_key, source_block, source_committed_block, source_committed_cert, source_committed_height,
+    tx_records, view_state,
 };
 use parking_lot::Mutex;
 use phalanx_consensus::hotstuff::BlockSource;
@@ -32,6 +33,9 @@ struct Inner {
     chain: Option<(String, BlockId)>,
     /// The committed tip, once initialized.
     tip: Option<(Height, BlockId)>,
+    /// The lowest height whose committed block is held (0 unless a snapshot
+    /// was installed).
+    base: Height,
     blocks: HashMap<BlockId, Block>,
     heights: BTreeMap<Height, BlockId>,
     certs: BTreeMap<Height, Certificate>,
@@ -58,6 +62,9 @@ impl Inner {
     /// The committed block at `height`; its absence when the height index
     /// names it is corruption.
     fn committed_block(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        if height < self.base {
+            return Ok(None);
+        }
         let Some(id) = self.heights.get(&height) else { return Ok(None) };
         match self.blocks.get(id) {
             Some(b) => Ok(Some(b.clone())),
@@ -175,11 +182,13 @@ impl ChainStore for MemStore {
     }
 
     fn cert_at(&self, height: Height) -> Result<Option<Certificate>, StoreError> {
-        Ok(self.inner.lock().certs.get(&height).cloned())
+        let s = self.inner.lock();
+        Ok(if height < s.base { None } else { s.certs.get(&height).cloned() })
     }
 
     fn app_hash_at(&self, height: Height) -> Result<Option<Hash>, StoreError> {
-        Ok(self.inner.lock().app_hashes.get(&height).copied())
+        let s = self.inner.lock();
+        Ok(if height < s.base { None } else { s.app_hashes.get(&height).copied() })
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StoreError> {
@@ -206,13 +215,61 @@ impl ChainStore for MemStore {
             })?;
             blocks.push(b.clone());
         }
-        let executed = s.app_hashes.range(..=tip).rev().take(keep).map(|(h, a)| (*h, *a)).collect::<Vec<_>>();
+        let executed = s.app_hashes.range(s.base..=tip).rev().take(keep).map(|(h, a)| (*h, *a)).collect::<Vec<_>>();
         Ok(Recovery {
             safety: s.safety.clone(),
             committed: CertifiedBlock { block, cert },
             blocks,
             executed: executed.into_iter().rev().collect(),
         })
+    }
+
+    fn export_snapshot(&self) -> Result<StateSnapshot, StoreError> {
+        let s = self.inner.lock();
+        let (height, _) = s.tip()?;
+        let missing =
+            |what: &str| StoreError::Corrupt { what: format!("the {what} at committed height {height} is missing") };
+        let Some((chain_id, _)) = &s.chain else { return Err(StoreError::NotInitialized) };
+        Ok(StateSnapshot {
+            chain_id: chain_id.clone(),
+            height,
+            block: s.committed_block(height)?.ok_or_else(|| missing("block"))?,
+            cert: s.certs.get(&height).cloned().ok_or_else(|| missing("certificate"))?,
+            app_hash: s.app_hashes.get(&height).copied().ok_or_else(|| missing("app hash"))?,
+            entries: s.state.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+    }
+
+    fn install_snapshot(&self, snap: &StateSnapshot) -> Result<(), StoreError> {
+        let mut s = self.inner.lock();
+        let (tip, _) = s.tip()?;
+        let Some((chain_id, _)) = &s.chain else { return Err(StoreError::NotInitialized) };
+        check_snapshot(chain_id, tip, snap)?;
+        let height = snap.height;
+        let committed: Vec<BlockId> = s.heights.values().copied().collect();
+        let pending: Vec<(Height, BlockId)> = s.pending.range(..=(height, Hash([0xff; 32]))).copied().collect();
+        for id in committed.iter().chain(pending.iter().map(|(_, id)| id)) {
+            s.blocks.remove(id);
+        }
+        for key in &pending {
+            s.pending.remove(key);
+        }
+        s.heights.clear();
+        s.certs.clear();
+        s.app_hashes.clear();
+        s.state = snap.entries.iter().cloned().collect();
+        let id = snap.block.id();
+        s.blocks.insert(id, snap.block.clone());
+        s.heights.insert(height, id);
+        s.certs.insert(height, snap.cert.clone());
+        s.app_hashes.insert(height, snap.app_hash);
+        s.tip = Some((height, id));
+        s.base = height;
+        Ok(())
+    }
+
+    fn base_height(&self) -> Height {
+        self.inner.lock().base
     }
 
     fn save_evidence(&self, e: &Evidence) -> Result<(), StoreError> {

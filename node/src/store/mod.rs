@@ -21,7 +21,7 @@
 //! | `txs` | tx hash (32 bytes) | [`TxRecord`]: height, index in the block, result |
 //! | `state` | application key | application value (`Vec<u8>`) |
 //! | `pending` | height (u64 BE) ‖ block id | none (empty): blocks saved by `save_block` and not yet committed |
-//! | `meta` | `schema_version`, `chain_id`, `genesis_id`, `committed_height` | `u32`, `String`, [`BlockId`], [`Height`] |
+//! | `meta` | `schema_version`, `chain_id`, `genesis_id`, `committed_height`, `base_height` | `u32`, `String`, [`BlockId`], [`Height`], [`Height`] |
 //! | `safety` | `safety` | [`SafetyState`] |
 //! | `evidence` | round (u64 BE) ‖ digest of the encoded evidence | [`Evidence`] |
 //!
@@ -29,6 +29,28 @@
 //! [`ChainStore::prune_forks`] find uncommitted blocks without decoding the
 //! whole chain: a commit removes the entries of the blocks it commits, so what
 //! is left at or below the committed height is an abandoned fork.
+//!
+//! `base_height` is written only by [`ChainStore::install_snapshot`]; a store
+//! without it has base height 0 (it holds every block from genesis). Adding
+//! the key changed no existing key or value, so the schema version stayed 2.
+//!
+//! # State snapshots
+//!
+//! [`ChainStore::export_snapshot`] reads a [`StateSnapshot`]: the committed
+//! tip block, its certificate, its app hash and the whole `state` tree, all
+//! of one height (no commit runs while it reads).
+//! [`ChainStore::install_snapshot`] makes a store that is behind jump to a
+//! snapshot's height: in one atomic transaction it replaces the whole
+//! `state` tree, deletes every committed block, certificate and app hash
+//! (all below the snapshot's height) and every uncommitted block at or below
+//! it, writes the snapshot's block, certificate and app hash, and moves
+//! `committed_height` and `base_height` to the snapshot's height; then it
+//! flushes. From then on the store holds blocks from the base height up:
+//! [`ChainStore::block_at`], [`ChainStore::cert_at`] and
+//! [`ChainStore::app_hash_at`] answer `None` below it, and
+//! [`ChainStore::recovery`] reports app hashes from it. The `txs` index keeps
+//! what it had: a transaction committed before the snapshot and indexed here
+//! still names its height, whose block is no longer held.
 //!
 //! # Promises
 //!
@@ -47,7 +69,9 @@
 //!   the driver's safety writes never conflict with a commit transaction.
 //! - **The committed chain only grows.** A commit must extend the committed
 //!   tip by height and parent; anything else is refused before a byte is
-//!   written. A replayed transaction keeps its first index entry.
+//!   written. A replayed transaction keeps its first index entry. A snapshot
+//!   is installed only above the committed tip, only of this store's chain,
+//!   and atomically and durably like a commit.
 //!
 //! # What the store must never do
 //!
@@ -102,6 +126,36 @@ pub struct CommitRecord {
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The application hash after this block.
     pub app_hash: Hash,
+}
+
+/// The application state at one committed height, with the block that ends
+/// at that height: what a node that is far behind installs instead of
+/// replaying every block (see the module documentation, "State snapshots").
+///
+/// Made by [`ChainStore::export_snapshot`], installed by
+/// [`ChainStore::install_snapshot`]; `crate::snapshot` encodes it and cuts
+/// it into chunks for the network.
+///
+/// The store checks that the parts agree with each other (chain id, height,
+/// a certificate naming this block, sorted entries) but not that they are
+/// true: it verifies no signature, and the application hash is a hash chain
+/// over executions, not a commitment to `entries`, so the entries are
+/// trusted as far as whoever served them is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateSnapshot {
+    /// The chain this state belongs to (the genesis block's chain id).
+    pub chain_id: String,
+    /// The committed height the state is at; equal to `block.height()`.
+    pub height: Height,
+    /// The committed block at `height`.
+    pub block: Block,
+    /// The certificate that committed `block`.
+    pub cert: Certificate,
+    /// The application hash after executing `block`.
+    pub app_hash: Hash,
+    /// Every application key and value after `height`, sorted by key
+    /// (bytewise), each key once.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Where a committed transaction is, and what happened to it.
@@ -203,6 +257,15 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A state snapshot that cannot be installed in this store: of another
+    /// chain, not above the committed tip, or whose parts disagree.
+    #[error("refusing to install the state snapshot at height {height}: {reason}; nothing was written")]
+    SnapshotRefused {
+        /// The snapshot's height.
+        height: Height,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The node's chain store. See the module documentation for the layout and
@@ -247,11 +310,13 @@ pub trait ChainStore: Send + Sync + BlockSource {
     fn committed_tip(&self) -> Result<(Height, BlockId), StoreError>;
     /// Any stored block by id, committed or not.
     fn block_by_id(&self, id: &BlockId) -> Result<Option<Block>, StoreError>;
-    /// The committed block at `height`.
+    /// The committed block at `height` (`None` below [`ChainStore::base_height`]).
     fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError>;
-    /// The certificate of the committed block at `height`.
+    /// The certificate of the committed block at `height` (`None` below
+    /// [`ChainStore::base_height`]).
     fn cert_at(&self, height: Height) -> Result<Option<Certificate>, StoreError>;
-    /// The application hash after committed height `height`.
+    /// The application hash after committed height `height` (`None` below
+    /// [`ChainStore::base_height`]).
     fn app_hash_at(&self, height: Height) -> Result<Option<Hash>, StoreError>;
     /// Where the committed transaction with this hash is.
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StoreError>;
@@ -260,8 +325,41 @@ pub trait ChainStore: Send + Sync + BlockSource {
     /// What the consensus engine needs at start: the safety state, the
     /// committed tip as a [`CertifiedBlock`] (genesis: [`Certificate::Genesis`]),
     /// every stored block above the committed height, and the app hashes of
-    /// the last `keep` committed heights (ascending, including the tip).
+    /// the last `keep` committed heights (ascending, including the tip; none
+    /// below [`ChainStore::base_height`]).
     fn recovery(&self, keep: usize) -> Result<Recovery, StoreError>;
+    /// The committed tip block, its certificate, its app hash and every entry
+    /// of the application state, all of the same height: no commit or
+    /// install runs while it reads (so a large state holds commits back for
+    /// as long as the read takes). [`StoreError::NotInitialized`] before
+    /// genesis.
+    fn export_snapshot(&self) -> Result<StateSnapshot, StoreError>;
+    /// Jumps the committed chain to the snapshot's height (see the module
+    /// documentation, "State snapshots"): the state becomes exactly
+    /// `s.entries`; the block, certificate and app hash are stored at
+    /// `s.height`, which becomes the committed tip and the base height;
+    /// every committed block below it and every uncommitted block at or below
+    /// it is deleted; uncommitted blocks above it and the tx index are kept.
+    /// One atomic transaction, then a flush, then it returns.
+    ///
+    /// Refused with [`StoreError::SnapshotRefused`], writing nothing, if the
+    /// snapshot is of another chain id, its block is not at `s.height` or of
+    /// another chain, its certificate does not name its block, its entries
+    /// are not sorted by key with each key once, or `s.height` is not above
+    /// the committed tip. [`StoreError::NotInitialized`] before genesis (the
+    /// store must know its chain). Checks no signature: the caller verifies
+    /// the certificate.
+    ///
+    /// Install with the committer idle: a commit that runs after it fails
+    /// (its block no longer extends the tip). As with a commit, the cached
+    /// tip moves only after the flush, so a reader on another thread may for
+    /// that moment see the new state under the old tip, whose records are
+    /// already gone.
+    fn install_snapshot(&self, s: &StateSnapshot) -> Result<(), StoreError>;
+    /// The lowest height whose committed block this store holds: 0 unless a
+    /// snapshot was installed, then the last installed snapshot's height.
+    /// Durable with the install, cached in memory (cheap).
+    fn base_height(&self) -> Height;
     /// Records evidence; identical evidence is stored once.
     fn save_evidence(&self, e: &Evidence) -> Result<(), StoreError>;
     /// All recorded evidence, by round.
@@ -351,6 +449,52 @@ fn check_batch(tip: (Height, BlockId), records: &[CommitRecord]) -> Result<(), S
         }
         height = got;
         id = block_id;
+    }
+    Ok(())
+}
+
+/// Checks, before anything is written, that `s` can be installed in a store
+/// of chain `chain_id` whose committed tip is at `tip`.
+fn check_snapshot(chain_id: &str, tip: Height, s: &StateSnapshot) -> Result<(), StoreError> {
+    let refuse = |reason: String| Err(StoreError::SnapshotRefused { height: s.height, reason });
+    if s.chain_id != chain_id {
+        return refuse(format!("it is of chain `{}`, this store holds chain `{chain_id}`", s.chain_id));
+    }
+    let block = &s.block;
+    if block.header.chain_id != s.chain_id {
+        return refuse(format!("its block is of chain `{}`, not `{}`", block.header.chain_id, s.chain_id));
+    }
+    if block.height() != s.height {
+        return refuse(format!("its block is at height {}, not {}", block.height(), s.height));
+    }
+    if s.height <= tip {
+        return refuse(format!("it is not above this store's committed tip at height {tip}"));
+    }
+    match &s.cert {
+        Certificate::Genesis => return refuse("only the genesis block is certified by genesis".into()),
+        Certificate::Quorum(qc) if qc.block_id() != block.id() => {
+            return refuse(format!(
+                "its certificate is for block {}, not its block {}",
+                qc.block_id().to_hex(),
+                block.id().to_hex()
+            ));
+        }
+        Certificate::Raft { term, index } if (*term, *index) != (block.round(), block.height()) => {
+            return refuse(format!(
+                "its certificate is for term {term} index {index}, not its block's term {} index {}",
+                block.round(),
+                block.height()
+            ));
+        }
+        _ => {}
+    }
+    if let Some(i) = s.entries.windows(2).position(|w| w[0].0 >= w[1].0) {
+        return refuse(format!(
+            "its entries are not sorted by key, each key once: entry {} (key {}) follows key {}",
+            i + 1,
+            hex(&s.entries[i + 1].0),
+            hex(&s.entries[i].0)
+        ));
     }
     Ok(())
 }

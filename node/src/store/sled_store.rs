@@ -10,8 +10,15 @@
 //!   `pending`, so the pending index and the blocks it names never disagree.
 //! - The safety state and evidence are single-key writes in their own trees,
 //!   outside any transaction.
-//! - Commits are serialized by a mutex as well as by sled, so the cached tip
-//!   is updated in commit order.
+//! - `install_snapshot` is one multi-tree transaction too (it replaces the
+//!   `state` tree, so it first lists the keys to delete), then one flush;
+//!   only then do the cached tip and base height move.
+//! - Commits, genesis and snapshot installs take the write side of one
+//!   read-write lock (`commit_lock`), so they are serialized and the cached
+//!   tip is updated in commit order; `export_snapshot` takes its read side,
+//!   so no commit or install runs while it reads the tip and walks the
+//!   `state` tree, and what it returns is of one height. (sled offers no
+//!   consistent snapshot of a tree scan, hence the lock.)
 //!
 //! Opening refuses a directory held by another process, a path that is not a
 //! directory, and a database of another schema version.
@@ -26,11 +33,11 @@
 //! the lock.
 
 use super::{
-    ChainStore, CommitRecord, SCHEMA_VERSION, StoreError, TxRecord, check_batch, describe_chain, evidence_key,
-    height_key, hex, pending_key, source_block, source_committed_block, source_committed_cert, source_committed_height,
-    tx_records, view_state,
+    ChainStore, CommitRecord, SCHEMA_VERSION, StateSnapshot, StoreError, TxRecord, check_batch, check_snapshot,
+    describe_chain, evidence_key, height_key, hex, pending_key, source_block, source_committed_block,
+    source_committed_cert, source_committed_height, tx_records, view_state,
 };
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use phalanx_consensus::hotstuff::BlockSource;
 use phalanx_consensus::smr::StateView;
 use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Evidence, Height};
@@ -43,6 +50,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::info;
 
 /// Tree names, as they appear on disk.
@@ -64,6 +72,8 @@ const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_GENESIS_ID: &[u8] = b"genesis_id";
 const META_COMMITTED_HEIGHT: &[u8] = b"committed_height";
+/// Written by `install_snapshot` only; absent means 0.
+const META_BASE_HEIGHT: &[u8] = b"base_height";
 /// The one key of the `safety` tree.
 const SAFETY_KEY: &[u8] = b"safety";
 
@@ -75,8 +85,13 @@ pub struct SledStore {
     /// The committed tip, `None` until genesis is written. Moves only after
     /// a commit transaction and its flush succeeded.
     tip: RwLock<Option<(Height, BlockId)>>,
-    /// Serializes commits, so `tip` is updated in commit order.
-    commit_lock: Mutex<()>,
+    /// The base height as recorded in `meta` (0 if absent). Moves only after
+    /// an install transaction and its flush succeeded.
+    base: AtomicU64,
+    /// Write side: `commit`, `init_genesis` and `install_snapshot`, which
+    /// it serializes (so `tip` is updated in commit order). Read side:
+    /// `export_snapshot`, which must see no commit in the middle of its read.
+    commit_lock: RwLock<()>,
     /// A test store's directory, deleted after the database is closed (fields
     /// drop in declaration order).
     #[cfg(test)]
@@ -136,14 +151,18 @@ impl SledStore {
             db,
             t,
             tip: RwLock::new(None),
-            commit_lock: Mutex::new(()),
+            base: AtomicU64::new(0),
+            commit_lock: RwLock::new(()),
             #[cfg(test)]
             temp_dir: None,
         };
         store.check_schema()?;
         let tip = store.read_tip()?;
         *store.tip.write() = tip;
-        info!(path = %path.display(), committed_height = tip.map(|(h, _)| h), "opened the chain store");
+        let base = store.read_value::<Height>(&store.t.meta, META_BASE_HEIGHT)?.unwrap_or(0);
+        store.base.store(base, Ordering::Release);
+        let committed_height = tip.map(|(h, _)| h);
+        info!(path = %path.display(), committed_height, base_height = base, "opened the chain store");
         Ok(store)
     }
 
@@ -355,7 +374,7 @@ impl ChainStore for SledStore {
                 reason: "a genesis block has height 0".into(),
             });
         }
-        let _commits = self.commit_lock.lock();
+        let _commits = self.commit_lock.write();
         let id = genesis.id();
         let chain_id = genesis.header.chain_id.as_str();
         let block = codec::encode(genesis);
@@ -431,7 +450,7 @@ impl ChainStore for SledStore {
     fn commit(&self, records: &[CommitRecord]) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
         let new_tip = (last.block.block.height(), last.block.block.id());
-        let _commits = self.commit_lock.lock();
+        let _commits = self.commit_lock.write();
         let encoded: Vec<Encoded> = records.iter().map(Encoded::new).collect();
         let committed_height = codec::encode(&new_tip.0);
         let t = &self.t;
@@ -479,6 +498,9 @@ impl ChainStore for SledStore {
     }
 
     fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        if height < self.base_height() {
+            return Ok(None);
+        }
         let Some(id) = self.read_value::<BlockId>(&self.t.heights, &height_key(height))? else { return Ok(None) };
         match self.block_by_id(&id)? {
             Some(b) => Ok(Some(b)),
@@ -492,10 +514,16 @@ impl ChainStore for SledStore {
     }
 
     fn cert_at(&self, height: Height) -> Result<Option<Certificate>, StoreError> {
+        if height < self.base_height() {
+            return Ok(None);
+        }
         self.read_value(&self.t.certs, &height_key(height))
     }
 
     fn app_hash_at(&self, height: Height) -> Result<Option<Hash>, StoreError> {
+        if height < self.base_height() {
+            return Ok(None);
+        }
         self.read_value(&self.t.app_hashes, &height_key(height))
     }
 
@@ -523,7 +551,8 @@ impl ChainStore for SledStore {
             blocks.push(b);
         }
         let mut executed = Vec::with_capacity(keep.min(1024));
-        for entry in self.t.app_hashes.range(..=height_key(tip)).rev().take(keep) {
+        let base = self.base_height();
+        for entry in self.t.app_hashes.range(height_key(base)..=height_key(tip)).rev().take(keep) {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
             let height = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                 what: format!("tree `app_hashes` has a key of {} bytes: {}", key.len(), hex(&key)),
@@ -532,6 +561,118 @@ impl ChainStore for SledStore {
         }
         executed.reverse();
         Ok(Recovery { safety: self.load_safety()?, committed: CertifiedBlock { block, cert }, blocks, executed })
+    }
+
+    fn export_snapshot(&self) -> Result<StateSnapshot, StoreError> {
+        let _no_commits = self.commit_lock.read();
+        // The tip as written, not as cached: they differ only after a failed
+        // flush, and then the state tree is the written one.
+        let (height, _) = self.read_tip()?.ok_or(StoreError::NotInitialized)?;
+        let chain_id: String = self
+            .read_value(&self.t.meta, META_CHAIN_ID)?
+            .ok_or_else(|| StoreError::Corrupt { what: "tree `meta` has a committed height but no chain id".into() })?;
+        let missing =
+            |what: &str| StoreError::Corrupt { what: format!("the {what} at committed height {height} is missing") };
+        let block = self.block_at(height)?.ok_or_else(|| missing("block"))?;
+        let cert = self.cert_at(height)?.ok_or_else(|| missing("certificate"))?;
+        let app_hash = self.app_hash_at(height)?.ok_or_else(|| missing("app hash"))?;
+        let mut entries = Vec::with_capacity(self.t.state.len());
+        for entry in self.t.state.iter() {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            let value: Vec<u8> = decode_value(tree::STATE, &key, &value)?;
+            entries.push((key.to_vec(), value));
+        }
+        Ok(StateSnapshot { chain_id, height, block, cert, app_hash, entries })
+    }
+
+    fn install_snapshot(&self, snap: &StateSnapshot) -> Result<(), StoreError> {
+        let _commits = self.commit_lock.write();
+        let (tip, _) = self.committed_tip()?;
+        let chain_id: String = self.read_value(&self.t.meta, META_CHAIN_ID)?.ok_or(StoreError::NotInitialized)?;
+        check_snapshot(&chain_id, tip, snap)?;
+        let height = snap.height;
+        // What to delete, listed before the transaction (sled transactions
+        // cannot scan). No commit runs meanwhile: we hold the write lock.
+        let keys = |tree: &sled::Tree| -> Result<Vec<sled::IVec>, StoreError> {
+            tree.iter().keys().collect::<Result<_, _>>().map_err(|e| self.sled_error(e))
+        };
+        let old_state = keys(&self.t.state)?;
+        let old_heights = keys(&self.t.heights)?;
+        let old_certs = keys(&self.t.certs)?;
+        let old_app_hashes = keys(&self.t.app_hashes)?;
+        let mut old_blocks: Vec<BlockId> = Vec::new();
+        for entry in self.t.heights.iter() {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            old_blocks.push(decode_value(tree::HEIGHTS, &key, &value)?);
+        }
+        let mut old_pending = Vec::new();
+        for entry in self.t.pending.range(..pending_key(height + 1, &Hash::ZERO)) {
+            let (key, _) = entry.map_err(|e| self.sled_error(e))?;
+            old_blocks.push(pending_id(&key)?);
+            old_pending.push(key);
+        }
+        let id = snap.block.id();
+        let block = codec::encode(&snap.block);
+        let id_value = codec::encode(&id);
+        let cert = codec::encode(&snap.cert);
+        let app_hash = codec::encode(&snap.app_hash);
+        let height_value = codec::encode(&height);
+        let entries: Vec<(&[u8], Vec<u8>)> =
+            snap.entries.iter().map(|(k, v)| (k.as_slice(), codec::encode(v))).collect();
+        let t = &self.t;
+        (&t.blocks, &t.heights, &t.certs, &t.app_hashes, &t.state, &t.pending, &t.meta)
+            .transaction(|(blocks, heights, certs, app_hashes, state, pending, meta)| {
+                // Every writer of the tip holds the lock we hold, so this
+                // cannot fail; it keeps the deletions listed above honest
+                // should that ever change.
+                if tx_tip(meta, heights)?.0 != tip {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
+                        what: "the committed tip moved while a snapshot was being installed".into(),
+                    }));
+                }
+                // Deletions first: the inserts below win where keys repeat.
+                for k in &old_state {
+                    state.remove(k)?;
+                }
+                for k in &old_heights {
+                    heights.remove(k)?;
+                }
+                for k in &old_certs {
+                    certs.remove(k)?;
+                }
+                for k in &old_app_hashes {
+                    app_hashes.remove(k)?;
+                }
+                for k in &old_pending {
+                    pending.remove(k)?;
+                }
+                for b in &old_blocks {
+                    blocks.remove(&b.0)?;
+                }
+                for (k, v) in &entries {
+                    state.insert(*k, v.as_slice())?;
+                }
+                let h = height_key(height);
+                blocks.insert(&id.0, block.as_slice())?;
+                heights.insert(&h, id_value.as_slice())?;
+                certs.insert(&h, cert.as_slice())?;
+                app_hashes.insert(&h, app_hash.as_slice())?;
+                meta.insert(META_COMMITTED_HEIGHT, height_value.as_slice())?;
+                meta.insert(META_BASE_HEIGHT, height_value.as_slice())?;
+                Ok(())
+            })
+            .map_err(|e| self.tx_error(e))?;
+        // As in `commit`: on a failed flush the cached tip and base stay and
+        // the node must stop.
+        self.flush()?;
+        *self.tip.write() = Some((height, id));
+        self.base.store(height, Ordering::Release);
+        info!(height, block = %id, entries = snap.entries.len(), "installed a state snapshot");
+        Ok(())
+    }
+
+    fn base_height(&self) -> Height {
+        self.base.load(Ordering::Acquire)
     }
 
     fn save_evidence(&self, e: &Evidence) -> Result<(), StoreError> {
@@ -623,7 +764,7 @@ mod tests {
     //! crashes, the process lock, schema and path checks, corruption reports.
     //! The conformance suite runs against this store in `suite.rs`.
 
-    use super::super::suite::{Fixture, app_hash};
+    use super::super::suite::{Fixture, app_hash, snapshot_source};
     use super::*;
     use phalanx_consensus::hotstuff::SafetyData;
     use phalanx_consensus::types::tx_hash;
@@ -697,6 +838,48 @@ mod tests {
         assert_eq!(s.evidence(), Ok(vec![evidence]));
         let raw = s.t.meta.get(META_SCHEMA_VERSION).unwrap().unwrap();
         assert_eq!(codec::decode::<u32>(&raw), Ok(SCHEMA_VERSION));
+    }
+
+    /// An installed snapshot is durable: after reopening, the base height,
+    /// the state, the tip and its certificate are there and history below
+    /// the base is not; the chain continues from it; a later snapshot moves
+    /// the base again, durably too.
+    #[test]
+    fn installed_snapshot_survives_reopen() {
+        let fx = Fixture::new();
+        let c = fx.chain(6);
+        let source = snapshot_source(&fx, SledStore::open_temporary, &c);
+        let snap = source.export_snapshot().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        fx.init(&s);
+        fx.commit_each(&s, &c[..1]);
+        s.install_snapshot(&snap).unwrap();
+        drop(s);
+
+        let s = reopen(dir.path()).unwrap();
+        assert_eq!(s.base_height(), 3);
+        let raw = s.t.meta.get(META_BASE_HEIGHT).unwrap().unwrap();
+        assert_eq!(codec::decode::<Height>(&raw), Ok(3));
+        assert_eq!(s.committed_tip(), Ok((3, c[2].id())));
+        assert_eq!(s.export_snapshot(), Ok(snap.clone()), "state, block, certificate and app hash survive");
+        assert_eq!((s.block_at(1), s.cert_at(1), s.app_hash_at(1)), (Ok(None), Ok(None), Ok(None)));
+        assert_eq!(s.block_by_id(&c[0].id()), Ok(None));
+        let r = s.recovery(8).unwrap();
+        assert_eq!(r.committed, CertifiedBlock { block: c[2].clone(), cert: snap.cert.clone() });
+        assert_eq!(r.executed, vec![(3, app_hash(3))]);
+        s.commit(&[fx.record(&c[3], &[("a", Some("4"))])]).unwrap();
+
+        source.commit(&[fx.record(&c[3], &[("a", Some("4"))]), fx.record(&c[4], &[("b", None)])]).unwrap();
+        let later = source.export_snapshot().unwrap();
+        s.install_snapshot(&later).unwrap();
+        drop(s);
+        let s = reopen(dir.path()).unwrap();
+        assert_eq!((s.base_height(), s.committed_tip()), (5, Ok((5, c[4].id()))));
+        assert_eq!(s.export_snapshot(), Ok(later));
+        assert_eq!((s.state_get(b"a"), s.state_get(b"b")), (Ok(Some(b"4".to_vec())), Ok(None)));
+        assert_eq!(s.block_at(4), Ok(None));
+        assert_eq!(s.recovery(8).unwrap().executed, vec![(5, app_hash(5))]);
     }
 
     /// A store used before genesis (a safety state saved) is versioned and

@@ -8,7 +8,7 @@
 //! signatures from three of four validators (keys from seeds 1..=4), as in
 //! `consensus/src/hotstuff/tests.rs`.
 
-use super::{ChainStore, CommitRecord, StoreError, TxRecord};
+use super::{ChainStore, CommitRecord, StateSnapshot, StoreError, TxRecord};
 use phalanx_consensus::SafetyState;
 use phalanx_consensus::engine::SyncRequest;
 use phalanx_consensus::hotstuff::{BlockSource, SafetyData, serve_sync};
@@ -565,6 +565,228 @@ pub(super) fn suite_state_matches_model<S: ChainStore>(make: impl Fn() -> S) {
     }
 }
 
+// ---- state snapshots -----------------------------------------------------
+
+/// A store of `fx`'s chain with blocks 1..=3 of `c` committed: `a` = 3,
+/// `b` = 2, `genesis-key` deleted, `z` = 1.
+pub(super) fn snapshot_source<S: ChainStore>(fx: &Fixture, make: impl Fn() -> S, c: &[Block]) -> S {
+    let s = make();
+    fx.init(&s);
+    s.commit(&[fx.record(&c[0], &[("a", Some("1")), ("z", Some("1"))])]).unwrap();
+    s.commit(&[
+        fx.record(&c[1], &[("a", Some("2")), ("b", Some("2")), ("genesis-key", None)]),
+        fx.record(&c[2], &[("a", Some("3"))]),
+    ])
+    .unwrap();
+    s
+}
+
+/// Everything a store answers about a state snapshot's contents and its
+/// chain position, for "changes nothing" checks.
+fn observable<S: ChainStore>(s: &S) -> (Result<StateSnapshot, StoreError>, Height, Vec<Option<Block>>) {
+    let blocks = (0..=5).map(|h| s.block_at(h).unwrap()).collect();
+    (s.export_snapshot(), s.base_height(), blocks)
+}
+
+/// A snapshot exported from one store and installed into a fresh store of
+/// the same chain gives identical state, tip, certificate, app hash and
+/// base height; history below the base is gone; the next block commits on
+/// top; recovery starts from the snapshot.
+pub(super) fn suite_snapshot_export_then_install<S: ChainStore>(make: impl Fn() -> S) {
+    let fx = Fixture::new();
+    let c = fx.chain(5);
+    let source = snapshot_source(&fx, &make, &c);
+    let snap = source.export_snapshot().unwrap();
+    let expected_entries: Vec<(Vec<u8>, Vec<u8>)> = [("a", "3"), ("b", "2"), ("z", "1")]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(
+        snap,
+        StateSnapshot {
+            chain_id: CHAIN.into(),
+            height: 3,
+            block: c[2].clone(),
+            cert: Certificate::Quorum(fx.qc(&c[2])),
+            app_hash: app_hash(3),
+            entries: expected_entries,
+        }
+    );
+    assert_eq!(source.base_height(), 0);
+
+    let s = make();
+    fx.init(&s);
+    assert_eq!(s.base_height(), 0);
+    s.install_snapshot(&snap).unwrap();
+    assert_eq!(s.committed_tip(), source.committed_tip());
+    assert_eq!(s.base_height(), 3);
+    for key in ["a", "b", "z", "genesis-key", "missing"] {
+        assert_eq!(s.state_get(key.as_bytes()), source.state_get(key.as_bytes()), "key {key}");
+    }
+    assert_eq!(s.state_get(b"genesis-key"), Ok(None), "the genesis state is replaced, not merged");
+    assert_eq!(s.block_at(3), Ok(Some(c[2].clone())));
+    assert_eq!(s.cert_at(3), Ok(Some(snap.cert.clone())));
+    assert_eq!(s.app_hash_at(3), Ok(Some(app_hash(3))));
+    for h in 0..3 {
+        assert_eq!((s.block_at(h), s.cert_at(h), s.app_hash_at(h)), (Ok(None), Ok(None), Ok(None)), "height {h}");
+    }
+    assert_eq!(s.block_by_id(&fx.genesis.id()), Ok(None), "blocks below the base are deleted");
+    assert_eq!(s.export_snapshot(), Ok(snap.clone()), "export after install gives the snapshot back");
+    assert_eq!(s.committed_height(), 3);
+    assert_eq!(s.committed_block(2), None);
+    assert!(s.is_initialized());
+    fx.init(&s); // the node writes genesis at every start: still accepted
+
+    let r = s.recovery(8).unwrap();
+    assert_eq!(r.committed, CertifiedBlock { block: c[2].clone(), cert: snap.cert.clone() });
+    assert!(r.blocks.is_empty());
+    assert_eq!(r.executed, vec![(3, app_hash(3))]);
+
+    s.commit(&[fx.record(&c[3], &[("a", Some("4"))])]).unwrap();
+    assert_eq!(s.committed_tip(), Ok((4, c[3].id())));
+    assert_eq!(s.state_get(b"a"), Ok(bytes("4")));
+    assert_eq!(s.state_get(b"b"), Ok(bytes("2")));
+    assert_eq!(s.tx(&tx_hash(&c[3].txs[0])).unwrap().map(|r| r.height), Some(4));
+    assert_eq!(s.recovery(8).unwrap().executed, vec![(3, app_hash(3)), (4, app_hash(4))]);
+    assert_eq!(s.base_height(), 3);
+}
+
+/// Installing over a store with history: its committed blocks and the
+/// uncommitted ones at or below the snapshot's height are deleted, the
+/// uncommitted ones above are kept (and recovered), the tx index keeps
+/// what it had.
+pub(super) fn suite_snapshot_install_replaces_history<S: ChainStore>(make: impl Fn() -> S) {
+    let fx = Fixture::new();
+    let c = fx.chain(5);
+    let snap = snapshot_source(&fx, &make, &c).export_snapshot().unwrap();
+    let s = make();
+    fx.init(&s);
+    s.commit(&[fx.record(&c[0], &[("old", Some("1"))])]).unwrap();
+    let fork = fx.child(&c[0], 9, txs(2, 1));
+    for b in [&fork, &c[2], &c[3], &c[4]] {
+        s.save_block(b).unwrap();
+    }
+    s.install_snapshot(&snap).unwrap();
+    assert_eq!(s.committed_tip(), Ok((3, c[2].id())));
+    assert_eq!(s.state_get(b"old"), Ok(None));
+    assert_eq!(s.block_by_id(&c[0].id()), Ok(None));
+    assert_eq!(s.block_by_id(&fork.id()), Ok(None));
+    assert_eq!(s.block_by_id(&c[2].id()), Ok(Some(c[2].clone())));
+    assert_eq!(s.block_by_id(&c[3].id()), Ok(Some(c[3].clone())));
+    assert_eq!(s.tx(&tx_hash(&c[0].txs[0])).unwrap().map(|r| r.height), Some(1), "the tx index is kept");
+    assert_eq!(s.recovery(8).unwrap().blocks, vec![c[3].clone(), c[4].clone()]);
+    assert_eq!(s.prune_forks(), Ok(0));
+    fx.commit_each(&s, &c[3..]);
+    assert_eq!(s.committed_tip(), Ok((5, c[4].id())));
+    assert!(s.recovery(8).unwrap().blocks.is_empty());
+}
+
+/// A snapshot at or below the committed tip, of another chain, whose block
+/// is not at its height or not named by its certificate, or whose entries
+/// are unsorted is refused and changes nothing; so is any install or
+/// export before genesis.
+pub(super) fn suite_snapshot_refusals_change_nothing<S: ChainStore>(make: impl Fn() -> S) {
+    let fx = Fixture::new();
+    let c = fx.chain(5);
+    let snap = snapshot_source(&fx, &make, &c).export_snapshot().unwrap();
+
+    let fresh = make();
+    assert_eq!(fresh.install_snapshot(&snap), Err(StoreError::NotInitialized));
+    assert_eq!(fresh.export_snapshot(), Err(StoreError::NotInitialized));
+    assert!(!fresh.is_initialized());
+
+    let other = Fixture::on_chain("another-chain", 0);
+    let other_chain = other.chain(5);
+    let other_snap = snapshot_source(&other, &make, &other_chain).export_snapshot().unwrap();
+    let mut renamed = other_snap.clone();
+    renamed.chain_id = CHAIN.into();
+    let mut wrong_height = snap.clone();
+    wrong_height.height = 4;
+    let mut wrong_cert = snap.clone();
+    wrong_cert.cert = Certificate::Quorum(fx.qc(&c[1]));
+    let mut genesis_cert = snap.clone();
+    genesis_cert.cert = Certificate::Genesis;
+    let mut raft_cert = snap.clone();
+    raft_cert.cert = Certificate::Raft { term: c[2].round(), index: 2 };
+    let mut unsorted = snap.clone();
+    unsorted.entries.swap(0, 1);
+    let mut repeated = snap.clone();
+    repeated.entries.insert(1, repeated.entries[0].clone());
+
+    let s = make();
+    fx.init(&s);
+    fx.commit_each(&s, &c[..1]);
+    let before = observable(&s);
+    let bad = [
+        ("another chain", &other_snap, "chain `another-chain`"),
+        ("a block of another chain", &renamed, "its block is of chain `another-chain`"),
+        ("a block at another height", &wrong_height, "its block is at height 3, not 4"),
+        ("a certificate for another block", &wrong_cert, "certificate is for block"),
+        ("a genesis certificate", &genesis_cert, "certified by genesis"),
+        ("a raft certificate for another index", &raft_cert, "index 2"),
+        ("unsorted entries", &unsorted, "not sorted"),
+        ("a repeated key", &repeated, "not sorted"),
+    ];
+    for (what, bad, says) in bad {
+        match s.install_snapshot(bad) {
+            Err(e @ StoreError::SnapshotRefused { .. }) => {
+                let message = e.to_string();
+                assert!(message.contains(says) && message.contains("nothing was written"), "{what}: {message}");
+            }
+            other => panic!("{what}: expected SnapshotRefused, got {other:?}"),
+        }
+        assert_eq!(observable(&s), before, "{what} changed the store");
+    }
+
+    fx.commit_each(&s, &c[1..3]);
+    let at_tip = observable(&s);
+    let err = s.install_snapshot(&snap).unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::SnapshotRefused {
+            height: 3,
+            reason: "it is not above this store's committed tip at height 3".into()
+        }
+    );
+    assert_eq!(observable(&s), at_tip);
+    fx.commit_each(&s, &c[3..4]);
+    let above = observable(&s);
+    assert!(matches!(s.install_snapshot(&snap), Err(StoreError::SnapshotRefused { height: 3, .. })));
+    assert_eq!(observable(&s), above);
+    assert_eq!(s.base_height(), 0);
+}
+
+/// While one thread commits, every export is of one height: its block, app
+/// hash and state all belong to the same committed tip.
+pub(super) fn suite_snapshot_export_is_consistent<S: ChainStore>(make: impl Fn() -> S) {
+    let fx = Fixture::new();
+    let s = make();
+    fx.init(&s);
+    let c = fx.chain(12);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for b in &c {
+                let h = b.height().to_string();
+                s.commit(&[fx.record(b, &[("last", Some(&h)), (&format!("h{h}"), Some(&h))])]).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            let snap = s.export_snapshot().unwrap();
+            let h = snap.height;
+            assert_eq!(snap.block.height(), h);
+            assert_eq!(snap.app_hash, app_hash(h));
+            let get = |k: &str| snap.entries.iter().find(|(key, _)| key == k.as_bytes()).map(|(_, v)| v.clone());
+            if h > 0 {
+                assert_eq!(get("last"), bytes(&h.to_string()), "state of another height than the tip {h}");
+            }
+            assert_eq!(get(&format!("h{}", h + 1)), None, "state of a later height than the tip {h}");
+        }
+    });
+    assert_eq!(s.export_snapshot().unwrap().height, 12);
+}
+
 /// One `#[test]` per suite function, for the store made by `$make`.
 macro_rules! conformance {
     ($make:expr) => {
@@ -629,6 +851,22 @@ macro_rules! conformance {
         #[test]
         fn state_matches_model() {
             suite_state_matches_model($make)
+        }
+        #[test]
+        fn snapshot_export_then_install() {
+            suite_snapshot_export_then_install($make)
+        }
+        #[test]
+        fn snapshot_install_replaces_history() {
+            suite_snapshot_install_replaces_history($make)
+        }
+        #[test]
+        fn snapshot_refusals_change_nothing() {
+            suite_snapshot_refusals_change_nothing($make)
+        }
+        #[test]
+        fn snapshot_export_is_consistent() {
+            suite_snapshot_export_is_consistent($make)
         }
     };
 }
