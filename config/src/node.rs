@@ -119,11 +119,15 @@ impl Default for MempoolConfig {
 pub struct ConsensusConfig {
     /// How long to wait for a peer to answer a block sync request, in ms. Default 2000; positive.
     pub sync_timeout_ms: u64,
+    /// Raft: applied log entries kept in memory for slow followers before
+    /// the log is compacted; a follower further behind installs a state
+    /// snapshot. Default 1024; positive.
+    pub raft_log_keep: u64,
 }
 
 impl Default for ConsensusConfig {
     fn default() -> ConsensusConfig {
-        ConsensusConfig { sync_timeout_ms: 2000 }
+        ConsensusConfig { sync_timeout_ms: 2000, raft_log_keep: 1024 }
     }
 }
 
@@ -213,6 +217,7 @@ impl NodeConfig {
         positive("mempool.max_txs", self.mempool.max_txs as u64)?;
         positive("mempool.max_bytes", self.mempool.max_bytes as u64)?;
         positive("consensus.sync_timeout_ms", self.consensus.sync_timeout_ms)?;
+        positive("consensus.raft_log_keep", self.consensus.raft_log_keep)?;
         if self.log.level.trim().is_empty() {
             return Err(field("log.level", "must not be empty, e.g. \"info\""));
         }
@@ -329,6 +334,11 @@ impl NodeConfig {
             ConsensusConfig::default().sync_timeout_ms
         );
         setting(out, &help, "sync_timeout_ms", &self.consensus.sync_timeout_ms.to_string());
+        let help = format!(
+            "Raft: applied log entries kept for slow followers before compaction; a follower further behind installs a state snapshot (default {}).",
+            ConsensusConfig::default().raft_log_keep
+        );
+        setting(out, &help, "raft_log_keep", &self.consensus.raft_log_keep.to_string());
     }
 
     fn write_log_and_metrics(&self, out: &mut String) {
@@ -424,6 +434,7 @@ mod tests {
         };
         node.mempool = MempoolConfig { max_txs: 4, max_bytes: 5, max_nonce_gap: 0, gossip: false };
         node.consensus.sync_timeout_ms = 6;
+        node.consensus.raft_log_keep = 7;
         node.log = LogConfig { format: LogFormat::Json, level: "debug,libp2p=warn".into() };
         node.metrics.listen_addr = "127.0.0.1:9100".into();
         node
@@ -470,7 +481,7 @@ mod tests {
                 assert!(i > 0 && lines[i - 1].starts_with("# "), "no comment above {line:?}:\n{text}");
             }
         }
-        assert_eq!(settings, 18, "{text}");
+        assert_eq!(settings, 19, "{text}");
         assert!(!text.contains("\n\n\n") && text.ends_with("listen_addr = \"\"\n"), "tidy: {text}");
         for section in ["[p2p]", "[rpc]", "[mempool]", "[consensus]", "[log]", "[metrics]"] {
             assert!(lines.contains(&section), "{section} missing:\n{text}");

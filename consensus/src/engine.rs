@@ -50,6 +50,11 @@ pub enum Input {
     /// [`Action::ChangeDone`] with the same `id` once the change is complete
     /// or refused.
     ChangeMembership { id: u64, change: crate::raft::MembershipChange },
+    /// The driver installed the state snapshot asked for with
+    /// [`Action::RequestSnapshot`]: the committed state up to `block`
+    /// (inclusive), whose application hash is `app_hash`, and the Raft
+    /// configuration recorded in that state (`None`: genesis).
+    SnapshotInstalled { block: Box<Block>, app_hash: Hash, config: Option<crate::raft::Membership> },
 }
 
 /// Everything an engine can ask of its driver.
@@ -83,6 +88,13 @@ pub enum Action {
     /// These blocks are final, in height order: apply, store durably, then
     /// answer with `Input::Executed` for each.
     Commit(Vec<CertifiedBlock>),
+    /// Fetch `from`'s state snapshot (application state at its committed
+    /// tip), install it, then answer with `Input::SnapshotInstalled`. A
+    /// request while a fetch runs may be ignored; the engine asks again if
+    /// nothing is installed in time.
+    RequestSnapshot {
+        from: ValidatorId,
+    },
     /// Ask a peer for blocks; its answer comes back as `Input::Synced`.
     RequestSync {
         from: ValidatorId,

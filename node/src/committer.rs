@@ -21,10 +21,10 @@
 //! moves only when the committer commits; refresh it after an install with
 //! [`tip_of`].
 
-use crate::app::{KvApp, account};
+use crate::app::{KvApp, account, raft_config};
 use crate::driver::DriverEvent;
 use crate::metrics::Metrics;
-use crate::store::{ChainStore, CommitRecord, StoreError, TxRecord};
+use crate::store::{ChainStore, CommitRecord, StateSnapshot, StoreError, TxRecord};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use phalanx_consensus::engine::Input;
@@ -146,18 +146,85 @@ impl StateView for BatchView<'_> {
     }
 }
 
+/// Work for the committer, in the order the driver decided it.
+// A snapshot is large, but it is moved once through the channel.
+#[allow(clippy::large_enum_variant)]
+pub enum CommitJob {
+    /// Committed blocks, in height order.
+    Blocks(Vec<CertifiedBlock>),
+    /// A fetched state snapshot to install (Raft catch-up).
+    Install(Box<StateSnapshot>),
+}
+
 impl Committer {
     /// Runs until the driver drops its end of `rx`.
-    pub fn run(self, rx: Receiver<Vec<CertifiedBlock>>) {
-        while let Ok(mut batch) = rx.recv() {
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(more) => batch.extend(more),
-                    Err(_) => break,
+    pub fn run(self, rx: Receiver<CommitJob>) {
+        let mut next = None;
+        loop {
+            let job = match next.take() {
+                Some(j) => j,
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => return,
+                },
+            };
+            match job {
+                CommitJob::Install(s) => self.install(&s),
+                CommitJob::Blocks(mut batch) => {
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(CommitJob::Blocks(more)) => batch.extend(more),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit(batch);
                 }
             }
-            self.commit(batch);
         }
+    }
+
+    /// Installs a state snapshot between two commits (never during one),
+    /// then moves the shared tip, refreshes the mempool's nonces, and tells
+    /// the engine. A snapshot this node has already passed is dropped.
+    fn install(&self, s: &StateSnapshot) {
+        match self.store.committed_tip() {
+            Ok((tip, _)) if tip >= s.height => {
+                info!(height = s.height, tip, "state snapshot not needed any more: already committed past it");
+                return;
+            }
+            Err(e) => fatal(&format!("cannot read the committed tip: {e}")),
+            Ok(_) => {}
+        }
+        if let Err(e) = self.store.install_snapshot(s) {
+            error!(error = %e, height = s.height, "cannot install the state snapshot");
+            return;
+        }
+        match tip_of(self.store.as_ref()) {
+            Ok(t) => *self.tip.write() = t,
+            Err(e) => fatal(&format!("cannot read the tip after installing a snapshot: {e}")),
+        }
+        self.metrics.height.set(s.height as i64);
+        let nonces: Vec<(PublicKey, u64)> = s
+            .entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let raw: [u8; 32] = k.strip_prefix(b"a/".as_slice())?.try_into().ok()?;
+                let pk = PublicKey::from_bytes(raw).ok()?;
+                let acct: crate::app::Account = phalanx_crypto::codec::decode(v).ok()?;
+                Some((pk, acct.nonce))
+            })
+            .collect();
+        self.mempool.update(&[], &nonces);
+        let input = Input::SnapshotInstalled {
+            block: Box::new(s.block.clone()),
+            app_hash: s.app_hash,
+            config: raft_config(self.store.as_state()),
+        };
+        let _ = self.to_driver.send(DriverEvent::Input(input));
     }
 
     fn commit(&self, blocks: Vec<CertifiedBlock>) {
@@ -247,6 +314,11 @@ impl Committer {
         self.mempool.update(&committed, &nonces);
         for r in records {
             let b = &r.block.block;
+            // The tip moves before any client hears of the commit, so a
+            // client that was told its transaction committed never sees an
+            // older height in `status` or `query`.
+            *self.tip.write() =
+                ChainTip { height: b.height(), block_id: b.id(), app_hash: r.app_hash, time_ms: b.header.time_ms };
             let mut txs = Vec::with_capacity(b.txs.len());
             for (i, (tx, outcome)) in b.txs.iter().zip(&r.outcomes).enumerate() {
                 let hash = Hash::digest(tx);
@@ -263,8 +335,6 @@ impl Committer {
                 app_hash: r.app_hash,
                 txs,
             };
-            *self.tip.write() =
-                ChainTip { height: b.height(), block_id: b.id(), app_hash: r.app_hash, time_ms: b.header.time_ms };
             let _ = self.events.send(Arc::new(event));
             let input = Input::Executed { height: b.height(), app_hash: r.app_hash };
             let _ = self.to_driver.send(DriverEvent::Input(input));

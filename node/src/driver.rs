@@ -20,14 +20,15 @@
 //! cannot deadlock.
 
 use crate::app::KvApp;
+use crate::committer::CommitJob;
 use crate::metrics::Metrics;
 use crate::network::{NetMsg, NetworkHandle};
-use crate::store::ChainStore;
+use crate::store::{ChainStore, StateSnapshot};
 use crossbeam_channel::{Receiver, Sender, select};
 use libp2p::PeerId;
 use parking_lot::RwLock;
 use phalanx_consensus::engine::{Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, TimerId};
-use phalanx_consensus::types::{Block, BlockId, CertifiedBlock, Height, Millis, Tx, ValidatorId};
+use phalanx_consensus::types::{Block, BlockId, Height, Millis, Tx, ValidatorId};
 use phalanx_crypto::Hash;
 use phalanx_mempool::{Sender as TxSender, SharedMempool};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -115,6 +116,10 @@ impl ReadRequests {
 #[allow(clippy::large_enum_variant)]
 pub enum DriverEvent {
     Input(Input),
+    /// A state snapshot fetched for the engine (`Action::RequestSnapshot`),
+    /// or `None` if the fetch failed; the driver queues it for the
+    /// committer to install.
+    Snapshot(Option<Box<StateSnapshot>>),
     Shutdown,
 }
 
@@ -137,12 +142,16 @@ pub struct Driver {
     pub net: NetworkHandle,
     pub peers: PeerMap,
     pub mempool: SharedMempool,
-    pub commits: Sender<Vec<CertifiedBlock>>,
+    pub commits: Sender<CommitJob>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<RwLock<EngineStatus>>,
     pub reads: Arc<ReadRequests>,
     /// Membership changes waiting for the engine (Raft mode).
     pub changes: Arc<ReadRequests>,
+    /// Runs state snapshot fetches.
+    pub runtime: tokio::runtime::Handle,
+    /// The driver's own internal queue (fetched snapshots come back here).
+    pub to_self: Sender<DriverEvent>,
     /// Network input (bounded; producers drop when full).
     pub inbox: Receiver<DriverEvent>,
     /// Execution results and control (unbounded; never dropped).
@@ -151,6 +160,8 @@ pub struct Driver {
 
 struct State {
     timers: BTreeMap<TimerId, Millis>,
+    /// A state snapshot fetch is running.
+    fetching: bool,
     pending: HashMap<BlockId, PendingBlock>,
     unflushed: bool,
     queue: VecDeque<Input>,
@@ -160,8 +171,13 @@ impl Driver {
     /// Runs until a `Shutdown` event or the inbox closes. `first` is the
     /// engine's `Input::Restored`.
     pub fn run(mut self, first: Input) {
-        let mut st =
-            State { timers: BTreeMap::new(), pending: HashMap::new(), unflushed: false, queue: VecDeque::new() };
+        let mut st = State {
+            timers: BTreeMap::new(),
+            fetching: false,
+            pending: HashMap::new(),
+            unflushed: false,
+            queue: VecDeque::new(),
+        };
         if let Input::Restored(r) = &first {
             // Blocks restored from the store are uncommitted ancestors too:
             // reaping must skip their transactions after a restart.
@@ -180,10 +196,12 @@ impl Driver {
             select! {
                 recv(self.internal) -> ev => match ev {
                     Ok(DriverEvent::Input(i)) => st.queue.push_back(i),
+                    Ok(DriverEvent::Snapshot(s)) => self.snapshot_fetched(&mut st, s),
                     Ok(DriverEvent::Shutdown) | Err(_) => break,
                 },
                 recv(self.inbox) -> ev => match ev {
                     Ok(DriverEvent::Input(i)) => st.queue.push_back(i),
+                    Ok(DriverEvent::Snapshot(s)) => self.snapshot_fetched(&mut st, s),
                     Ok(DriverEvent::Shutdown) | Err(_) => break,
                 },
                 default(wait) => {}
@@ -261,7 +279,7 @@ impl Driver {
                 st.queue.push_back(Input::Payload { ticket, txs });
             }
             Action::Commit(blocks) => {
-                if self.commits.send(blocks).is_err() {
+                if self.commits.send(CommitJob::Blocks(blocks)).is_err() {
                     error!("the committer stopped; a validator that cannot execute must not keep voting");
                     std::process::exit(3);
                 }
@@ -270,6 +288,7 @@ impl Driver {
                 Some(p) => self.net.request_sync(p, &request),
                 None => warn!(from = %from.short(), "no network identity for validator"),
             },
+            Action::RequestSnapshot { from } => self.fetch_snapshot(st, from),
             Action::Evidence(e) => {
                 warn!(culprit = %e.culprit().short(), round = e.round(), "misbehaviour evidence recorded");
                 self.metrics.evidence.inc();
@@ -297,6 +316,39 @@ impl Driver {
                     }
                 }
             }
+        }
+    }
+
+    /// Starts fetching `from`'s state snapshot, unless a fetch runs.
+    fn fetch_snapshot(&self, st: &mut State, from: ValidatorId) {
+        if st.fetching {
+            return;
+        }
+        let Some(peer) = self.peers.peer(&from) else {
+            return warn!(from = %from.short(), "no network identity for validator");
+        };
+        st.fetching = true;
+        let (net, back, metrics) = (self.net.clone(), self.to_self.clone(), self.metrics.clone());
+        self.runtime.spawn(async move {
+            let fetched = match crate::state_sync::fetch(&net, peer).await {
+                Ok(s) => Some(Box::new(s)),
+                Err(e) => {
+                    warn!(error = %e, "state snapshot fetch failed; the engine asks again later");
+                    metrics.snapshot_failures.inc();
+                    None
+                }
+            };
+            let _ = back.send(DriverEvent::Snapshot(fetched));
+        });
+    }
+
+    fn snapshot_fetched(&self, st: &mut State, s: Option<Box<StateSnapshot>>) {
+        st.fetching = false;
+        if let Some(s) = s
+            && self.commits.send(CommitJob::Install(s)).is_err()
+        {
+            error!("the committer stopped; a validator that cannot execute must not keep voting");
+            std::process::exit(3);
         }
     }
 

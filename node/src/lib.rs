@@ -19,5 +19,6 @@ pub mod network;
 pub mod node;
 pub mod rpc;
 pub mod snapshot;
+pub mod state_sync;
 pub mod store;
 pub mod testnet_gen;

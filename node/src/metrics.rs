@@ -33,6 +33,8 @@ pub struct Metrics {
     pub mempool_bytes: Gauge,
     pub peers: Gauge,
     pub evidence: Counter,
+    /// Raft state snapshot fetches that failed (each is retried).
+    pub snapshot_failures: Counter,
     pub inbound_dropped: Counter,
     tx_rejected: Family<Labels, Counter>,
     invalid_messages: Family<Labels, Counter>,
@@ -60,6 +62,7 @@ impl Metrics {
             mempool_bytes: Gauge::default(),
             peers: Gauge::default(),
             evidence: Counter::default(),
+            snapshot_failures: Counter::default(),
             inbound_dropped: Counter::default(),
             tx_rejected: Family::default(),
             invalid_messages: Family::default(),
@@ -75,6 +78,7 @@ impl Metrics {
         r.register("mempool_bytes", "Bytes of transactions in the mempool", m.mempool_bytes.clone());
         r.register("peers_connected", "Connected peers", m.peers.clone());
         r.register("evidence", "Misbehaviour evidence recorded", m.evidence.clone());
+        r.register("snapshot_failures", "Raft state snapshot fetches that failed", m.snapshot_failures.clone());
         r.register(
             "inbound_dropped",
             "Consensus messages dropped because the driver queue was full",

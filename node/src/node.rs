@@ -17,6 +17,7 @@ use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, INBOX, PeerMap, ReadReque
 use crate::metrics::Metrics;
 use crate::network::{self, InboundHandler, NetConfig, NetMsg, NetworkHandle};
 use crate::rpc::{self, RpcContext};
+use crate::state_sync::{self, SnapshotServer};
 use crate::store::{ChainStore, SledStore};
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -83,6 +84,7 @@ struct Inbound {
     app: Arc<KvApp>,
     store: Arc<dyn ChainStore>,
     metrics: Arc<Metrics>,
+    snapshots: SnapshotServer,
 }
 
 impl Inbound {
@@ -118,6 +120,10 @@ impl InboundHandler for Inbound {
 
     fn serve_sync(&self, request: SyncRequest) -> SyncResponse {
         serve_sync(&request, self.store.as_block_source(), SYNC_MAX_BLOCKS, SYNC_MAX_BYTES)
+    }
+
+    fn serve_snapshot(&self, query: &[u8]) -> Vec<u8> {
+        self.snapshots.answer(query)
     }
 
     fn sync_response(&self, from: PeerId, response: SyncResponse) {
@@ -187,6 +193,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         app: app.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
+        snapshots: SnapshotServer::new(store.clone(), state_sync::CHUNK_BYTES),
     });
     let p2p_addr = parse_addr(&cfg.p2p.listen_addr, "p2p.listen_addr")?;
     let net_cfg = NetConfig {
@@ -242,7 +249,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
             );
             cfg.block_max_bytes = genesis.consensus.block_max_bytes as usize;
             cfg.block_max_txs = genesis.consensus.block_max_txs as usize;
-            cfg.sync_max_blocks = SYNC_MAX_BLOCKS as u32;
+            cfg.log_keep = loaded.node.consensus.raft_log_keep as usize;
             Box::new(Raft::new(cfg, loaded.validator_key.clone()))
         }
         _ => {
@@ -273,6 +280,8 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         status: engine_status.clone(),
         reads: reads.clone(),
         changes: changes.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        to_self: internal_tx.clone(),
         inbox: driver_rx,
         internal: internal_rx,
     };

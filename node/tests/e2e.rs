@@ -729,3 +729,69 @@ async fn raft_learner_joins_is_promoted_and_a_voter_is_removed_while_committing(
     assert!(!voters.contains(removed_key.as_str()) && voters.len() == 3, "{s}");
     assert_same_chain(&c, &remaining).await;
 }
+
+/// Issue 4, shown 4 (snapshots): with a short log (`raft_log_keep = 8`), a
+/// follower killed while the others commit far past its log is, after a
+/// restart, behind the leader's compaction point: it fetches the leader's
+/// state snapshot in chunks, installs it, and continues with ordinary
+/// appends. Its state then matches the leader's, it serves the writes made
+/// while it was down, and it names its new oldest block when asked for an
+/// older one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_follower_behind_the_compacted_log_catches_up_through_a_snapshot() {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::generate(bin(), 3, &["--protocol", "raft"]).expect("generate testnet");
+    for n in &c.nodes {
+        let path = n.home.join("config/node.toml");
+        let toml = std::fs::read_to_string(&path).unwrap();
+        assert!(toml.contains("raft_log_keep = 1024"), "{toml}");
+        std::fs::write(&path, toml.replace("raft_log_keep = 1024", "raft_log_keep = 8")).unwrap();
+    }
+    log_env(&mut c);
+    c.start_all().unwrap();
+    let (leader, _) = raft_leader(&c, &[0, 1, 2]).await;
+    let follower = (leader + 1) % 3;
+    c.kill(follower).unwrap();
+
+    // 60 writes, one block each: far past the follower's log and the
+    // leader's compaction point (it keeps 8 to 16 applied entries). The
+    // values are 30 kB, so the snapshot takes two 1 MiB chunks.
+    let key = client(&c, 0);
+    let value = |n: u64| format!("v{n}-{}", "x".repeat(30_000));
+    for n in 0..60u64 {
+        let tx = put(&key, n, &format!("s{n}"), &value(n));
+        assert_eq!(submit(&c, leader, "broadcast_tx_commit", &tx).await.unwrap()["code"], 0);
+    }
+    let target = c.height(leader).await.unwrap();
+
+    c.start(follower).unwrap();
+    c.wait_height(follower, target, DEADLINE).await.unwrap();
+    let s = c.call(follower, "status", Value::Null).await.unwrap();
+    let base = s["sync_info"]["base_height"].as_u64().unwrap();
+    assert!(base > 1 && base <= target, "the follower installed a snapshot: base height {base}: {s}");
+    let log = c.log(follower);
+    assert!(log.contains("installed a state snapshot"), "the follower's log says so");
+    assert!(log.contains("\"chunks\":2"), "fetched in two chunks");
+    for n in [0u64, 30, 59] {
+        let r = c.call(follower, "query", json!({ "key": format!("s{n}") })).await.unwrap();
+        assert_eq!(r["value"]["utf8"], value(n), "s{n}");
+    }
+    match c.call(follower, "block", json!({ "height": 1 })).await {
+        Err(RpcError::Rpc { message, .. }) => assert!(message.contains("state snapshot"), "{message}"),
+        other => panic!("block 1 predates the snapshot: {other:?}"),
+    }
+
+    // It then follows by appends: new writes reach it, and from the
+    // snapshot on its blocks and app hashes are the leader's.
+    let tx = put(&key, 60, "after-snapshot", "yes");
+    assert_eq!(submit(&c, follower, "broadcast_tx_commit", &tx).await.unwrap()["code"], 0);
+    wait_committed(&c, &[0, 1, 2], &[tx_hash(&tx)]).await;
+    let top = c.height(follower).await.unwrap();
+    c.wait_height(leader, top, DEADLINE).await.unwrap();
+    for h in base..=top {
+        let a = c.call(leader, "block", json!({ "height": h })).await.unwrap();
+        let b = c.call(follower, "block", json!({ "height": h })).await.unwrap();
+        assert_eq!(a["block_id"], b["block_id"], "height {h}");
+        assert_eq!(a["result_app_hash"], b["result_app_hash"], "height {h}");
+    }
+}

@@ -927,6 +927,8 @@ impl Engine for HotStuff {
                 id,
                 reason: "linearizable reads are offered in raft mode only; use \"latest\"".into(),
             }),
+            // HotStuff catches up by block sync; it never asks for snapshots.
+            Input::SnapshotInstalled { .. } => {}
             Input::ChangeMembership { id, .. } => out.push(Action::ChangeDone {
                 id,
                 result: Err(

@@ -1,6 +1,7 @@
 //! The Raft engine: leader election with pre-vote and check-quorum, log
 //! replication with batching and pipelining, commitment by current-term
-//! majority, and catch-up of followers behind the compaction point.
+//! majority, membership changes by joint consensus, and catch-up of
+//! followers behind the compaction point by state snapshot.
 //!
 //! Section numbers cite Ongaro & Ousterhout, "In Search of an Understandable
 //! Consensus Algorithm" (2014), and Ongaro's dissertation (2014) for §9.6
@@ -17,9 +18,7 @@
 use super::log::{Index, RaftLog, Term};
 use super::membership::{Membership, MembershipChange};
 use super::msg::{HardState, RaftMsg};
-use crate::engine::{
-    Action, ConsensusMsg, Engine, EngineStatus, Input, Recovery, SafetyState, SyncRequest, SyncResponse, TimerId,
-};
+use crate::engine::{Action, ConsensusMsg, Engine, EngineStatus, Input, Recovery, SafetyState, TimerId};
 use crate::types::{
     Block, BlockHeader, BlockId, Certificate, CertifiedBlock, Height, Millis, Tx, ValidatorId, ValidatorSet,
     payload_root,
@@ -53,10 +52,9 @@ pub struct RaftConfig {
     /// Uncommitted entries a leader creates ahead of its commit index at most.
     pub max_uncommitted: usize,
     /// Applied entries kept in memory for slow followers; older ones are
-    /// compacted and followers behind them catch up by block sync.
+    /// compacted (the state machine's snapshot covers them) and followers
+    /// behind them catch up by installing a state snapshot.
     pub log_keep: usize,
-    /// Blocks asked for in one catch-up sync request.
-    pub sync_max_blocks: u32,
     /// Seed of the election jitter.
     pub seed: u64,
 }
@@ -82,7 +80,6 @@ impl RaftConfig {
             max_append_entries: 64,
             max_uncommitted: 64,
             log_keep: 1024,
-            sync_max_blocks: 64,
             seed,
         }
     }
@@ -158,10 +155,9 @@ struct PendingRead {
     origin: Origin,
 }
 
-/// A follower catching up by block sync.
+/// A follower fetching a state snapshot.
 struct CatchUp {
     from: ValidatorId,
-    target: Index,
     asked_at: Millis,
 }
 
@@ -538,13 +534,12 @@ impl Raft {
             TimerId::Propose if self.role == Role::Leader => self.maybe_propose(out),
             TimerId::Sync => {
                 if let Some(c) = &self.catch_up
-                    && now >= c.asked_at + self.cfg.election_timeout_ms
+                    && now >= c.asked_at + self.snapshot_timeout()
                 {
-                    // Unanswered: ask again (the leader may have changed).
+                    // Not installed in time: ask again (the leader may
+                    // have changed).
                     let from = self.leader.unwrap_or(c.from);
-                    let target = c.target;
-                    self.catch_up = None;
-                    self.request_catch_up(now, from, target, out);
+                    self.request_snapshot(now, from, out);
                 }
             }
             _ => {}
@@ -1078,74 +1073,54 @@ impl Raft {
             return self.send(from, msg, out);
         }
         if self.catch_up.is_none() {
-            self.request_catch_up(now, from, commit, out);
+            self.request_snapshot(now, from, out);
         }
     }
 
-    fn request_catch_up(&mut self, now: Millis, from: ValidatorId, target: Index, out: &mut Vec<Action>) {
-        self.catch_up = Some(CatchUp { from, target, asked_at: now });
-        let request =
-            SyncRequest { from_height: self.commit + 1, target: Hash::ZERO, max_blocks: self.cfg.sync_max_blocks };
-        out.push(Action::RequestSync { from, request });
-        out.push(Action::SetTimer { id: TimerId::Sync, at: now + self.cfg.election_timeout_ms });
+    /// How long a snapshot transfer may take before it is asked for again.
+    fn snapshot_timeout(&self) -> Millis {
+        (10 * self.cfg.election_timeout_ms).max(10_000)
     }
 
-    /// Committed blocks fetched from the leader: they extend our committed
-    /// chain and are committed (a leader's committed prefix is in every
-    /// later leader's log, §5.4), replacing any uncommitted entries here.
-    fn on_synced(&mut self, now: Millis, from: ValidatorId, response: SyncResponse, out: &mut Vec<Action>) {
-        let Some(c) = &self.catch_up else { return };
-        if c.from != from {
-            return;
+    /// Asks the driver for `from`'s state snapshot (InstallSnapshot, §7,
+    /// pulled by the follower in chunks rather than pushed by the leader).
+    fn request_snapshot(&mut self, now: Millis, from: ValidatorId, out: &mut Vec<Action>) {
+        info!(term = self.hs.term, commit = self.commit, from = %from.short(), "raft: behind the leader's log; fetching a snapshot");
+        self.catch_up = Some(CatchUp { from, asked_at: now });
+        out.push(Action::RequestSnapshot { from });
+        out.push(Action::SetTimer { id: TimerId::Sync, at: now + self.snapshot_timeout() });
+    }
+
+    /// The driver installed a state snapshot whose last entry is `block`:
+    /// the log restarts from it (§7: everything up to it is committed, so
+    /// any entries held here are discarded), and the leader is told where
+    /// this follower's log now ends.
+    fn on_snapshot_installed(
+        &mut self,
+        now: Millis,
+        block: Block,
+        app_hash: Hash,
+        config: Option<Membership>,
+        out: &mut Vec<Action>,
+    ) {
+        let index = block.height();
+        if index <= self.commit {
+            return; // stale: already past it
         }
-        let target = c.target;
-        let mut parent = self.log.id_at(self.commit).expect("the committed entry is known");
-        let mut expect = self.commit + 1;
-        let mut accepted = Vec::new();
-        for b in response.blocks {
-            if b.height() != expect || b.parent() != parent || b.header.chain_id != self.cfg.chain_id {
-                break;
-            }
-            if b.header.payload_root != payload_root(&b.txs) || !b.verify_signature() {
-                self.invalid(from, format!("synced block {} is malformed", b.height()), out);
-                break;
-            }
-            parent = b.id();
-            expect += 1;
-            accepted.push(b);
-        }
-        if accepted.is_empty() {
-            self.catch_up = None;
-            return;
-        }
-        let mut config_changed = false;
-        for b in accepted {
-            let i = b.height();
-            if self.log.id_at(i) != Some(b.id()) {
-                if i <= self.log.last_index() {
-                    config_changed |= self.log_truncate_after(i - 1);
-                }
-                out.push(Action::PersistBlock(b.clone()));
-                config_changed |= self.log_append(b);
-            }
-        }
-        let top = expect - 1;
-        self.hs.last_index = self.log.last_index();
-        self.hs.last_id = self.log.last().id;
+        info!(index, term = block.round(), "raft: state snapshot installed");
+        self.catch_up = None;
+        self.commit = index;
+        self.executed = BTreeMap::from([(index, app_hash)]);
+        self.log = RaftLog::new(&block);
+        self.hs.last_index = index;
+        self.hs.last_id = block.id();
+        self.hs.configs = config.map(|c| vec![(index, c)]).unwrap_or_default();
         self.persist(out);
-        if config_changed {
-            self.config_changed(now, out);
-        }
-        self.commit_to(top, out);
-        if top < target {
-            self.request_catch_up(now, from, target, out);
-        } else {
-            self.catch_up = None;
-            let msg =
-                RaftMsg::AppendResponse { term: self.hs.term, success: true, match_index: top, rejected: 0, hint: 0 };
-            if let Some(l) = self.leader {
-                self.send(l, msg, out);
-            }
+        self.config_changed(now, out);
+        let msg =
+            RaftMsg::AppendResponse { term: self.hs.term, success: true, match_index: index, rejected: 0, hint: 0 };
+        if let Some(l) = self.leader {
+            self.send(l, msg, out);
         }
     }
 
@@ -1396,7 +1371,11 @@ impl Engine for Raft {
             }
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Payload { ticket, txs } => self.on_payload(now, ticket, txs, out),
-            Input::Synced { from, response } => self.on_synced(now, from, response, out),
+            // Raft catches up by snapshot, not by block sync.
+            Input::Synced { .. } => {}
+            Input::SnapshotInstalled { block, app_hash, config } => {
+                self.on_snapshot_installed(now, *block, app_hash, config, out)
+            }
             Input::Executed { height, app_hash } => self.on_executed(height, app_hash),
             Input::Read { id } => self.on_read(id, out),
             Input::ChangeMembership { id, change } => self.on_change(now, id, change, out),

@@ -62,9 +62,9 @@ pub enum RaftMsg {
         term: Term,
         ctx: u64,
     },
-    /// The follower's log ends below the leader's compaction point: fetch the
-    /// committed chain up to `commit` by block sync, in chunks, then continue
-    /// with appends.
+    /// The follower's log ends below the leader's compaction point: fetch
+    /// and install the leader's state snapshot (in chunks), then continue
+    /// with appends (InstallSnapshot, §7, pulled by the follower).
     CatchUp {
         term: Term,
         commit: Index,

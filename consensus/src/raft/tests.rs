@@ -494,11 +494,12 @@ fn the_leader_pipelines_appends_and_batches_transactions() {
     assert_eq!(e.last_index(), 4);
 }
 
-/// A follower behind the leader's compaction point is told to catch up by
-/// block sync, fetches the committed chain in chunks, commits it, and
-/// reports its match.
+/// §7: a follower behind the leader's compaction point is told to catch
+/// up, fetches and installs a state snapshot (one fetch at a time), restarts
+/// its log at the snapshot's last entry, persisted before it reports its
+/// match, and continues with ordinary appends.
 #[test]
-fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
+fn a_follower_behind_the_compaction_point_catches_up_by_a_snapshot() {
     let k = keys(3);
     let (mut e, out) = leader(&k);
     let mut chain: Vec<Block> = out.iter().filter_map(persisted_block).collect();
@@ -525,22 +526,28 @@ fn a_follower_behind_the_compaction_point_catches_up_by_block_sync() {
         "{:?}",
         sent(&out)
     );
-    // The follower side: asks for blocks from its commit index on.
+    // The follower side: asks for the leader's snapshot, and once it is
+    // installed restarts its log there and tells the leader (§7).
     let mut f = start(&k, 2);
     let out = step(&mut f, 3 * T, msg(&k[0], RaftMsg::CatchUp { term: 1, commit: 21 }));
-    let req = out
-        .iter()
-        .find_map(|a| if let Action::RequestSync { request, .. } = a { Some(request.clone()) } else { None })
-        .expect("sync requested");
-    assert_eq!(req.from_height, 1);
-    let response = crate::engine::SyncResponse { blocks: chain[..10].to_vec(), last_cert: None };
-    let out = step(&mut f, 3 * T + 1, Input::Synced { from: k[0].public(), response });
-    assert_eq!(f.commit_index(), 10);
-    assert!(out.iter().any(|a| matches!(a, Action::RequestSync { request, .. } if request.from_height == 11)));
-    let response = crate::engine::SyncResponse { blocks: chain[10..].to_vec(), last_cert: None };
-    let out = step(&mut f, 3 * T + 2, Input::Synced { from: k[0].public(), response });
+    assert!(out.contains(&Action::RequestSnapshot { from: k[0].public() }), "{out:?}");
+    let again = step(&mut f, 3 * T, msg(&k[0], RaftMsg::CatchUp { term: 1, commit: 21 }));
+    assert!(!again.iter().any(|a| matches!(a, Action::RequestSnapshot { .. })), "one fetch at a time");
+    let tip = chain[20].clone();
+    let installed = Input::SnapshotInstalled { block: Box::new(tip.clone()), app_hash: Hash::ZERO, config: None };
+    let out = step(&mut f, 3 * T + 1, installed);
     assert_eq!(f.commit_index(), 21);
+    assert_eq!(f.last_index(), 21);
+    let hs = persisted(&out).expect("the new log end is persisted before the ack");
+    assert_eq!((hs.last_index, hs.last_id), (21, tip.id()));
+    assert!(position(&out, |a| matches!(a, Action::PersistSafety(_))) < position(&out, is_send));
     assert!(sent(&out).contains(&(Some(k[0].public()), ack(1, 21))));
+    // The leader then continues with ordinary appends after 21.
+    let next = entry(&k[0], &tip, 1, vec![tx("after")]);
+    let append = RaftMsg::Append { term: 1, prev_index: 21, prev_term: 1, entries: vec![next], commit: 22 };
+    let out = step(&mut f, 3 * T + 2, msg(&k[0], append));
+    assert!(sent(&out).contains(&(Some(k[0].public()), ack(1, 22))));
+    assert_eq!(f.commit_index(), 22);
 }
 
 fn read_results(actions: &[Action]) -> Vec<Action> {

@@ -2,7 +2,9 @@
 //!
 //! State layout (keys of the store's `state` tree):
 //! - `k/<key>`: the value of a user key;
-//! - `a/<32-byte public key>`: an [`Account`] (balance and next nonce).
+//! - `a/<32-byte public key>`: an [`Account`] (balance and next nonce);
+//! - `c/raft`: the latest committed Raft configuration entry, so that a
+//!   state snapshot carries the membership it was taken under.
 //!
 //! Rules:
 //! - admission (mempool) and proposal checks are stateless except for the
@@ -20,7 +22,7 @@
 
 use super::sigcache::SigCache;
 use super::tx::{MAX_KEY_BYTES, Op, SignedTx};
-use phalanx_consensus::raft::is_config_tx;
+use phalanx_consensus::raft::{CONFIG_TX_PREFIX, Membership, is_config_tx};
 use phalanx_consensus::smr::{Execution, PayloadVerifier, StateMachine, StateView, TxOutcome};
 use phalanx_consensus::types::{Block, Height, Tx};
 use phalanx_crypto::{Hash, Hasher, PublicKey, SignedMessage, codec, verify_batch};
@@ -41,6 +43,8 @@ pub mod codes {
 }
 
 const KEY_PREFIX: &[u8] = b"k/";
+/// The state key holding the latest committed Raft configuration.
+pub const RAFT_CONFIG_KEY: &[u8] = b"c/raft";
 const ACCOUNT_PREFIX: &[u8] = b"a/";
 const SIG_CACHE_CAPACITY: usize = 262_144;
 
@@ -64,6 +68,11 @@ pub fn account_key(pk: &PublicKey) -> Vec<u8> {
 /// Reads an account (absent accounts have balance 0 and nonce 0).
 pub fn account(state: &dyn StateView, pk: &PublicKey) -> Account {
     state.get(&account_key(pk)).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
+}
+
+/// The latest committed Raft configuration (`None`: the genesis validators).
+pub fn raft_config(state: &dyn StateView) -> Option<Membership> {
+    state.get(RAFT_CONFIG_KEY).and_then(|b| codec::decode(&b).ok())
 }
 
 /// Reads a user key.
@@ -150,9 +159,11 @@ impl KvApp {
     }
 
     fn apply(&self, ov: &mut Overlay<'_>, bytes: &[u8]) -> TxOutcome {
-        if is_config_tx(bytes) {
-            // A Raft configuration entry: consensus acted on it; the
-            // application state does not change.
+        if let Some(config) = bytes.strip_prefix(CONFIG_TX_PREFIX) {
+            // A Raft configuration entry: consensus acted on it; the state
+            // records it so that a state snapshot carries the configuration
+            // it was taken under.
+            ov.put(RAFT_CONFIG_KEY.to_vec(), Some(config.to_vec()));
             return TxOutcome { code: codes::OK, log: "raft configuration entry".into() };
         }
         let stx = match self.check_stateless(bytes) {

@@ -4,7 +4,10 @@
 //! request-response protocols run over each connection:
 //! - `/phalanx/msg/1`: one [`NetMsg`] per request (consensus messages and
 //!   batches of gossiped transactions), acknowledged with an empty answer;
-//! - `/phalanx/sync/1`: a block sync request, answered with blocks.
+//! - `/phalanx/sync/1`: a [`SyncWire`] request: block sync (answered with
+//!   blocks, delivered to the [`InboundHandler`]) or a state snapshot query
+//!   (answered with bytes, delivered to the caller of
+//!   [`NetworkHandle::snapshot_request`]).
 //!
 //! Peer policy: only the network keys listed in genesis, and in Raft mode
 //! those of members added later by configuration entries, may connect
@@ -52,6 +55,15 @@ impl NetMsg {
     }
 }
 
+/// What travels as a request on `/phalanx/sync/1`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SyncWire {
+    /// Committed blocks (block sync).
+    Blocks(SyncRequest),
+    /// A state snapshot query, encoded by `crate::snapshot`.
+    Snapshot(Vec<u8>),
+}
+
 /// The libp2p identity for a node key.
 pub fn libp2p_keypair(key: &Keypair) -> identity::Keypair {
     identity::Keypair::ed25519_from_bytes(key.seed()).expect("a 32-byte ed25519 seed")
@@ -81,6 +93,9 @@ pub trait InboundHandler: Send + Sync + 'static {
     /// Answers a peer's sync request (may block on storage; called off the
     /// network task).
     fn serve_sync(&self, request: SyncRequest) -> SyncResponse;
+    /// Answers a peer's state snapshot query (encoded by `crate::snapshot`;
+    /// may block on storage; called off the network task).
+    fn serve_snapshot(&self, query: &[u8]) -> Vec<u8>;
     /// A peer answered our sync request.
     fn sync_response(&self, from: PeerId, response: SyncResponse);
     /// `from` sent something we could not use.
@@ -124,6 +139,7 @@ pub(crate) enum Command {
     Send { peer: PeerId, bytes: Vec<u8> },
     Broadcast { bytes: Vec<u8> },
     SyncRequest { peer: PeerId, bytes: Vec<u8> },
+    SnapshotRequest { peer: PeerId, bytes: Vec<u8>, reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, String>> },
     SyncReply { channel: libp2p::request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8> },
     AddPeer { peer: PeerId, addr: Multiaddr },
 }
@@ -159,7 +175,28 @@ impl NetworkHandle {
     /// Asks `peer` for blocks; the answer arrives at
     /// [`InboundHandler::sync_response`].
     pub fn request_sync(&self, peer: PeerId, request: &SyncRequest) {
-        self.push(Command::SyncRequest { peer, bytes: canonical::encode(request) });
+        self.push(Command::SyncRequest { peer, bytes: canonical::encode(&SyncWire::Blocks(request.clone())) });
+    }
+
+    /// Sends a state snapshot query to `peer`; the answer (or why there is
+    /// none: queue full, connection failure, timeout) arrives on the
+    /// returned channel.
+    pub fn snapshot_request(
+        &self,
+        peer: PeerId,
+        query: Vec<u8>,
+    ) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, String>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let bytes = canonical::encode(&SyncWire::Snapshot(query));
+        if let Err(e) = self.cmd.try_send(Command::SnapshotRequest { peer, bytes, reply: tx }) {
+            self.stats.dropped_full_queue.fetch_add(1, Ordering::Relaxed);
+            if let mpsc::error::TrySendError::Full(Command::SnapshotRequest { reply, .. })
+            | mpsc::error::TrySendError::Closed(Command::SnapshotRequest { reply, .. }) = e
+            {
+                let _ = reply.send(Err("the network queue is full or closed".into()));
+            }
+        }
+        rx
     }
 
     /// Lets `peer` connect (a member added after genesis), sends to it in

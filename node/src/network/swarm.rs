@@ -2,13 +2,14 @@
 //! inbound traffic to the [`InboundHandler`], keeps configured peers dialled.
 
 use super::{
-    Command, FrameCodec, InboundHandler, NetConfig, NetStats, NetworkHandle, PeerInfo, libp2p_keypair, tcp_multiaddr,
+    Command, FrameCodec, InboundHandler, NetConfig, NetStats, NetworkHandle, PeerInfo, SyncWire, libp2p_keypair,
+    tcp_multiaddr,
 };
 use futures::StreamExt as _;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, noise, ping, tcp, yamux};
-use phalanx_consensus::engine::{SyncRequest, SyncResponse};
+use phalanx_consensus::engine::SyncResponse;
 use phalanx_crypto::{Keypair, codec as canonical};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,6 +29,11 @@ struct Behaviour {
     sync: request_response::Behaviour<FrameCodec>,
 }
 
+enum Outstanding {
+    Blocks,
+    Snapshot(tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>),
+}
+
 struct Task {
     swarm: Swarm<Behaviour>,
     handler: Arc<dyn InboundHandler>,
@@ -38,7 +44,9 @@ struct Task {
     peer_addrs: Vec<(Multiaddr, Option<PeerId>)>,
     dialing: HashSet<Multiaddr>,
     connected: HashMap<PeerId, Multiaddr>,
-    sync_requests: HashMap<OutboundRequestId, PeerId>,
+    /// Sync requests in flight: block sync answers go to the handler,
+    /// snapshot answers to whoever asked.
+    sync_requests: HashMap<OutboundRequestId, Outstanding>,
     /// Bounds the sync requests served at once (each reads the store).
     sync_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -159,7 +167,11 @@ impl Task {
             }
             Command::SyncRequest { peer, bytes } => {
                 let id = b.sync.send_request(&peer, bytes);
-                self.sync_requests.insert(id, peer);
+                self.sync_requests.insert(id, Outstanding::Blocks);
+            }
+            Command::SnapshotRequest { peer, bytes, reply } => {
+                let id = b.sync.send_request(&peer, bytes);
+                self.sync_requests.insert(id, Outstanding::Snapshot(reply));
             }
             Command::SyncReply { channel, bytes } => {
                 let _ = b.sync.send_response(channel, bytes);
@@ -257,7 +269,7 @@ impl Task {
                 message: request_response::Message::Request { request, channel, .. },
                 ..
             } => {
-                let req: SyncRequest = match canonical::decode(&request) {
+                let req: SyncWire = match canonical::decode(&request) {
                     Ok(r) => r,
                     Err(e) => return self.handler.invalid(peer, format!("undecodable sync request: {e}")),
                 };
@@ -269,8 +281,11 @@ impl Task {
                 let handler = self.handler.clone();
                 let reply = self.cmd_tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let resp = handler.serve_sync(req);
-                    let _ = reply.blocking_send(Command::SyncReply { channel, bytes: canonical::encode(&resp) });
+                    let bytes = match req {
+                        SyncWire::Blocks(r) => canonical::encode(&handler.serve_sync(r)),
+                        SyncWire::Snapshot(q) => handler.serve_snapshot(&q),
+                    };
+                    let _ = reply.blocking_send(Command::SyncReply { channel, bytes });
                     drop(permit);
                 });
             }
@@ -278,15 +293,19 @@ impl Task {
                 peer,
                 message: request_response::Message::Response { request_id, response },
                 ..
-            } => {
-                self.sync_requests.remove(&request_id);
-                match canonical::decode::<SyncResponse>(&response) {
+            } => match self.sync_requests.remove(&request_id) {
+                Some(Outstanding::Snapshot(reply)) => {
+                    let _ = reply.send(Ok(response));
+                }
+                _ => match canonical::decode::<SyncResponse>(&response) {
                     Ok(r) => self.handler.sync_response(peer, r),
                     Err(e) => self.handler.invalid(peer, format!("undecodable sync response: {e}")),
-                }
-            }
+                },
+            },
             request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                self.sync_requests.remove(&request_id);
+                if let Some(Outstanding::Snapshot(reply)) = self.sync_requests.remove(&request_id) {
+                    let _ = reply.send(Err(format!("request to {peer} failed: {error}")));
+                }
                 warn!(%peer, %error, "sync request failed");
             }
             _ => {}

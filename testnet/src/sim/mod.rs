@@ -132,6 +132,8 @@ enum Event {
     Local { node: usize, input: Input, epoch: u64 },
     SyncRequest { to: usize, requester: usize, request: SyncRequest },
     SyncResponse { to: usize, from: ValidatorId, response: SyncResponse, epoch: u64 },
+    SnapshotRequest { to: usize, requester: usize },
+    SnapshotResponse { to: usize, chain: Vec<CertifiedBlock>, epoch: u64 },
     Submit { tx: Tx },
     Crash { node: usize },
     Restart { node: usize },
@@ -380,6 +382,12 @@ impl Simulation {
                 }
             }
             Event::SyncRequest { to, requester, request } => self.serve_sync(to, requester, request),
+            Event::SnapshotRequest { to, requester } => self.serve_snapshot(to, requester),
+            Event::SnapshotResponse { to, chain, epoch } => {
+                if self.nodes[to].up && self.epoch[to] == epoch {
+                    self.install_snapshot(to, chain);
+                }
+            }
             Event::SyncResponse { to, from, response, epoch } => {
                 if self.nodes[to].up && self.epoch[to] == epoch {
                     self.step(to, Input::Synced { from, response });
@@ -419,6 +427,41 @@ impl Simulation {
             let ev = Event::SyncResponse { to: requester, from, response: response.clone(), epoch };
             self.schedule(self.now + d, ev);
         }
+    }
+
+    /// A state snapshot is the server's committed chain (the simulator's
+    /// application state is a function of it), sent as one message.
+    fn serve_snapshot(&mut self, to: usize, requester: usize) {
+        if !self.nodes[to].up {
+            return;
+        }
+        let chain = self.nodes[to].store.committed.clone();
+        self.note(format!("{} snapshot {to}->{requester} at h{}", self.now, chain.len() - 1));
+        let epoch = self.epoch[requester];
+        for d in self.net.delays(&mut self.rng, self.now, to, requester) {
+            let ev = Event::SnapshotResponse { to: requester, chain: chain.clone(), epoch };
+            self.schedule(self.now + d, ev);
+        }
+    }
+
+    /// Installs a snapshot like the node does: the state (here the
+    /// committed blocks it covers, which the checkers see as commits) is
+    /// durable first, then the engine is told.
+    fn install_snapshot(&mut self, i: usize, chain: Vec<CertifiedBlock>) {
+        let have = self.nodes[i].store.committed.len();
+        if chain.len() <= have {
+            let (block, app_hash) = {
+                let store = &self.nodes[i].store;
+                (store.committed[have - 1].block.clone(), *store.app_hashes.last().expect("genesis"))
+            };
+            return self.step(i, Input::SnapshotInstalled { block: Box::new(block), app_hash, config: None });
+        }
+        let tip = chain.last().expect("genesis at least").block.clone();
+        for cb in chain.into_iter().skip(have) {
+            self.commit(i, cb);
+        }
+        let app_hash = *self.nodes[i].store.app_hashes.last().expect("genesis");
+        self.step(i, Input::SnapshotInstalled { block: Box::new(tip), app_hash, config: None });
     }
 
     fn step(&mut self, i: usize, input: Input) {
@@ -595,6 +638,14 @@ impl Simulation {
                     for d in self.net.delays(&mut self.rng, self.now, i, j) {
                         let ev = Event::SyncRequest { to: j, requester: i, request: request.clone() };
                         self.schedule(self.now + d, ev);
+                    }
+                }
+            }
+            Action::RequestSnapshot { from } => {
+                if let Some(j) = (0..self.nodes.len()).find(|&j| self.nodes[j].id == from && j != i) {
+                    self.stats.sync_requests += 1;
+                    for d in self.net.delays(&mut self.rng, self.now, i, j) {
+                        self.schedule(self.now + d, Event::SnapshotRequest { to: j, requester: i });
                     }
                 }
             }

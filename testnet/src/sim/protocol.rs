@@ -168,14 +168,13 @@ impl Protocol for RaftProtocol {
             timing.timeout_ms_base,
             timing.seed ^ key_bits,
         );
-        // Small windows, so pipelining limits, probing and catch-up by block
-        // sync (behind the compaction point) happen often.
+        // Small windows, so pipelining limits, probing and catch-up by
+        // snapshot (behind the compaction point) happen often.
         cfg.block_max_txs = 20;
         cfg.max_inflight = 4;
         cfg.max_append_entries = 8;
         cfg.max_uncommitted = 16;
         cfg.log_keep = 16;
-        cfg.sync_max_blocks = 8;
         let mut engine = Raft::new(cfg, key);
         if self.broken_vote {
             engine.allow_second_vote_in_term_for_tests();
