@@ -194,6 +194,9 @@ pub struct Recovery {
     pub blocks: Vec<Block>,
     /// Application hashes of recently executed heights, ascending.
     pub executed: Vec<(Height, Hash)>,
+    /// Raft: the configuration recorded in the committed application state
+    /// (`None`: none was ever committed, the genesis validators vote).
+    pub membership: Option<crate::raft::Membership>,
 }
 
 /// A request for blocks: committed blocks from `from_height` up, then the

@@ -211,7 +211,8 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
     };
     let net = network::spawn(net_cfg, &loaded.node_key, inbound, shutdown_rx.clone())?;
 
-    let recovery = store.recovery(EXECUTED_KEEP)?;
+    let mut recovery = store.recovery(EXECUTED_KEEP)?;
+    recovery.membership = crate::app::raft_config(store.as_state());
     let tip_block = recovery.committed.block.clone();
     let tip = Arc::new(RwLock::new(ChainTip {
         height: tip_block.height(),

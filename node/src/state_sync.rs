@@ -4,16 +4,18 @@
 //! A follower behind its leader's compaction point gets
 //! `Action::RequestSnapshot`; the driver starts [`fetch`] on the tokio
 //! runtime. It asks the peer for a [`SnapshotManifest`], then for every
-//! chunk in order over `/phalanx/sync/1`, checks each chunk's size and the
+//! chunk in order over `/phalanx/sync/2`, checks each chunk's size and the
 //! whole snapshot's digest ([`SnapshotAssembler`]), and hands the snapshot
 //! to the driver, which passes it to the committer thread to install (so an
 //! install never interleaves with a commit). The engine hears
 //! `Input::SnapshotInstalled` once the store holds it durably.
 //!
 //! The serving side ([`SnapshotServer`]) exports the committed state at its
-//! tip, once per tip, and keeps that one snapshot cut into chunks while
-//! followers fetch it. A chunk of a snapshot no longer held is refused with
-//! a reason; the follower starts again.
+//! tip (an export holds off commits while it reads the state, so it reuses
+//! a snapshot made within [`REUSE`] rather than export again) and keeps the
+//! last [`KEEP`] snapshots cut into chunks while followers fetch them. A
+//! chunk of a snapshot no longer held is refused with a reason; the
+//! follower starts again.
 
 use crate::network::NetworkHandle;
 use crate::snapshot::{SnapshotAssembler, SnapshotChunks, SnapshotManifest};
@@ -29,6 +31,10 @@ use std::time::Duration;
 
 /// Bytes per snapshot chunk.
 pub const CHUNK_BYTES: u32 = 1 << 20;
+/// A snapshot younger than this is served again rather than exported anew.
+pub const REUSE: Duration = Duration::from_secs(2);
+/// Snapshots kept for followers still fetching them.
+pub const KEEP: usize = 2;
 /// How long one query may take before the fetch gives up.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,12 +60,13 @@ pub enum SnapshotAnswer {
 pub struct SnapshotServer {
     store: Arc<dyn ChainStore>,
     chunk_bytes: u32,
-    current: Mutex<Option<Arc<SnapshotChunks>>>,
+    /// Newest last, with when each was exported.
+    kept: Mutex<Vec<(std::time::Instant, Arc<SnapshotChunks>)>>,
 }
 
 impl SnapshotServer {
     pub fn new(store: Arc<dyn ChainStore>, chunk_bytes: u32) -> SnapshotServer {
-        SnapshotServer { store, chunk_bytes, current: Mutex::new(None) }
+        SnapshotServer { store, chunk_bytes, kept: Mutex::new(Vec::new()) }
     }
 
     /// Answers an encoded [`SnapshotQuery`] with an encoded
@@ -72,16 +79,16 @@ impl SnapshotServer {
                 Err(e) => SnapshotAnswer::Unavailable(e),
             },
             Ok(SnapshotQuery::Chunk { height, digest, index }) => {
-                let current = self.current.lock().clone();
-                match current {
-                    Some(c) if c.manifest().digest == digest => match c.chunk(index) {
+                let kept = self.kept.lock().iter().find(|(_, c)| c.manifest().digest == digest).map(|(_, c)| c.clone());
+                match kept {
+                    Some(c) => match c.chunk(index) {
                         Some(bytes) => SnapshotAnswer::Chunk(bytes),
                         None => SnapshotAnswer::Unavailable(format!(
                             "the snapshot at height {height} has {} chunks; there is no chunk {index}",
                             c.manifest().chunks
                         )),
                     },
-                    _ => SnapshotAnswer::Unavailable(format!(
+                    None => SnapshotAnswer::Unavailable(format!(
                         "the snapshot at height {height} is no longer served; ask for a new manifest"
                     )),
                 }
@@ -90,13 +97,13 @@ impl SnapshotServer {
         codec::encode(&answer)
     }
 
-    /// The snapshot of the committed tip, exported once per tip.
+    /// The snapshot of the committed tip, or one exported within [`REUSE`].
     fn snapshot_of_tip(&self) -> Result<Arc<SnapshotChunks>, String> {
         let (tip, _) = self.store.committed_tip().map_err(|e| format!("cannot read the committed tip: {e}"))?;
-        if let Some(c) = self.current.lock().clone()
-            && c.manifest().height == tip
+        if let Some((at, c)) = self.kept.lock().last()
+            && (c.manifest().height == tip || at.elapsed() < REUSE)
         {
-            return Ok(c);
+            return Ok(c.clone());
         }
         let snapshot = self.store.export_snapshot().map_err(|e| format!("cannot export a snapshot: {e}"))?;
         let chunks = Arc::new(
@@ -108,7 +115,11 @@ impl SnapshotServer {
             bytes = chunks.manifest().total_bytes,
             "serving a state snapshot"
         );
-        *self.current.lock() = Some(chunks.clone());
+        let mut kept = self.kept.lock();
+        kept.push((std::time::Instant::now(), chunks.clone()));
+        if kept.len() > KEEP {
+            kept.remove(0);
+        }
         Ok(chunks)
     }
 }

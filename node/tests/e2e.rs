@@ -356,6 +356,15 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
     }
     let evil = c.call(0, "query", json!({ "key": "evil" })).await.unwrap();
     assert_eq!(evil["exists"], false);
+    // Nor membership changes: a HotStuff validator set is fixed in genesis.
+    let promote = json!({ "validator_key": key.public().to_hex() });
+    match c.call(0, "admin_promote", promote).await {
+        Err(RpcError::Rpc { code, message }) => {
+            assert_eq!(code, 2004);
+            assert!(message.contains("raft mode only"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 
     let metrics = http_get(&c.metrics_addr(0).unwrap(), "/metrics");
     for reason in ["bad_signature", "wrong_chain", "nonce_too_low", "too_large", "malformed"] {

@@ -51,6 +51,7 @@ impl Net {
 
     fn recovery(&self) -> Recovery {
         Recovery {
+            membership: None,
             safety: None,
             committed: CertifiedBlock { block: self.genesis.clone(), cert: Certificate::Genesis },
             blocks: vec![],

@@ -415,9 +415,16 @@ impl Raft {
             }
         }
         self.hs = HardState { last_index: self.log.last_index(), last_id: self.log.last().id, ..hs };
-        // Configurations of entries lost with the log tail are gone too.
+        // The committed configuration is the one recorded in the committed
+        // state (it survives a crash between a snapshot install and the
+        // next hard state); later ones come from the log, and those of
+        // entries lost with the log tail are gone.
         let last = self.log.last_index();
-        self.hs.configs.retain(|(at, _)| *at <= last);
+        let commit = self.commit;
+        self.hs.configs.retain(|(at, _)| *at > commit && *at <= last);
+        if let Some(c) = r.membership {
+            self.hs.configs.insert(0, (commit, c));
+        }
         out.push(Action::MembershipChanged(self.config().clone()));
         self.become_follower(now, self.hs.term, None, out);
     }
@@ -1005,6 +1012,8 @@ impl Raft {
         if leader_commit > self.commit {
             self.commit_to(leader_commit.min(last_new), out);
         }
+        // Caught up by appends: a snapshot still being fetched is not needed.
+        self.catch_up = None;
         let msg =
             RaftMsg::AppendResponse { term: self.hs.term, success: true, match_index: last_new, rejected: 0, hint: 0 };
         self.send(from, msg, out);
@@ -1104,19 +1113,31 @@ impl Raft {
         out: &mut Vec<Action>,
     ) {
         let index = block.height();
-        if index <= self.commit {
-            return; // stale: already past it
+        self.catch_up = None;
+        if index <= self.commit || self.role != Role::Follower {
+            return; // stale (already past it), or no longer following
         }
         info!(index, term = block.round(), "raft: state snapshot installed");
-        self.catch_up = None;
         self.commit = index;
         self.executed = BTreeMap::from([(index, app_hash)]);
-        self.log = RaftLog::new(&block);
-        self.hs.last_index = index;
-        self.hs.last_id = block.id();
-        self.hs.configs = config.map(|c| vec![(index, c)]).unwrap_or_default();
+        let committed = config.map(|c| (index, c));
+        if self.log.id_at(index) == Some(block.id()) {
+            // §7: the log holds the snapshot's last entry: keep what follows
+            // it (possibly acknowledged already); drop only what it covers.
+            self.log.compact(index);
+            self.hs.configs.retain(|(at, _)| *at > index);
+        } else {
+            self.log = RaftLog::new(&block);
+            self.hs.last_index = index;
+            self.hs.last_id = block.id();
+            self.hs.configs.clear();
+        }
+        if let Some(c) = committed {
+            self.hs.configs.insert(0, c);
+        }
         self.persist(out);
         self.config_changed(now, out);
+        let index = self.log.last_index();
         let msg =
             RaftMsg::AppendResponse { term: self.hs.term, success: true, match_index: index, rejected: 0, hint: 0 };
         if let Some(l) = self.leader {
@@ -1125,7 +1146,12 @@ impl Raft {
     }
 
     fn on_message(&mut self, now: Millis, from: ValidatorId, msg: RaftMsg, out: &mut Vec<Action>) {
-        if !self.knows(&from) || from == self.me {
+        // A leader may be a member this node has not heard of yet (added
+        // while it was away): its appends, heartbeats and catch-up notices
+        // are taken from any peer the network authenticated; everything
+        // else must come from a known member.
+        let from_leader = matches!(msg, RaftMsg::Append { .. } | RaftMsg::Heartbeat { .. } | RaftMsg::CatchUp { .. });
+        if from == self.me || (!from_leader && !self.knows(&from)) {
             return self.invalid(from, "raft message from a non-member".into(), out);
         }
         // Any message of a later term moves us to it (§5.1), except
@@ -1348,6 +1374,9 @@ impl Raft {
             self.executed.pop_first();
         }
         let applied = height.min(self.commit);
+        if self.progress.values().any(|p| p.catching_up.is_some()) {
+            return; // keep the log while a follower installs a snapshot of it
+        }
         let keep = self.cfg.log_keep as Index;
         if applied > self.log.base().index + 2 * keep {
             self.log.compact(applied - keep);

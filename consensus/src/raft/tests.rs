@@ -27,6 +27,7 @@ fn config(keys: &[Keypair], seed: u64) -> RaftConfig {
 fn recovery(keys: &[Keypair]) -> Recovery {
     let g = genesis(keys);
     Recovery {
+        membership: None,
         safety: None,
         committed: CertifiedBlock { block: g, cert: Certificate::Genesis },
         blocks: vec![],
@@ -795,4 +796,41 @@ fn the_configuration_survives_a_restart() {
     let cfg = config_announced(&out).expect("announced at restore");
     assert!(cfg.learners.contains(&k[3].public()));
     assert_eq!(again.config(), &cfg);
+}
+
+/// §7: a snapshot whose last entry is already in the follower's log keeps
+/// the entries after it (they may be acknowledged already); only the covered
+/// prefix is dropped.
+#[test]
+fn a_snapshot_of_a_prefix_of_the_log_keeps_the_rest() {
+    let k = keys(3);
+    let mut f = start(&k, 1);
+    let g = genesis(&k);
+    let e1 = entry(&k[0], &g, 1, vec![tx("a")]);
+    let e2 = entry(&k[0], &e1, 1, vec![tx("b")]);
+    let e3 = entry(&k[0], &e2, 1, vec![tx("c")]);
+    let append = RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![e1, e2.clone(), e3], commit: 0 };
+    step(&mut f, 2 * T, msg(&k[0], append));
+    step(&mut f, 2 * T, msg(&k[0], RaftMsg::CatchUp { term: 1, commit: 2 }));
+    let installed = Input::SnapshotInstalled { block: Box::new(e2), app_hash: Hash::ZERO, config: None };
+    let out = step(&mut f, 2 * T + 1, installed);
+    assert_eq!((f.commit_index(), f.last_index()), (2, 3), "entry 3 is kept");
+    assert_eq!(persisted(&out).map(|hs| hs.last_index), Some(3));
+    assert!(sent(&out).contains(&(Some(k[0].public()), ack(1, 3))));
+}
+
+/// The committed configuration comes back from the committed state at
+/// restart (a crash between a snapshot install and the next hard state must
+/// not revert the membership to an older one).
+#[test]
+fn a_restart_takes_the_committed_configuration_from_the_state() {
+    let k = keys(4);
+    let mut committed = Membership::from_genesis(&config(&k[..3], 0).validators);
+    committed.voters.remove(&k[2].public());
+    let mut r = recovery(&k[..3]);
+    r.membership = Some(committed.clone());
+    let mut e = Raft::new(config(&k[..3], 0), k[0].clone());
+    let out = step(&mut e, 0, Input::Restored(Box::new(r)));
+    assert_eq!(config_announced(&out), Some(committed.clone()));
+    assert_eq!(e.config(), &committed);
 }

@@ -4,7 +4,7 @@
 //! request-response protocols run over each connection:
 //! - `/phalanx/msg/1`: one [`NetMsg`] per request (consensus messages and
 //!   batches of gossiped transactions), acknowledged with an empty answer;
-//! - `/phalanx/sync/1`: a [`SyncWire`] request: block sync (answered with
+//! - `/phalanx/sync/2`: a [`SyncWire`] request: block sync (answered with
 //!   blocks, delivered to the [`InboundHandler`]) or a state snapshot query
 //!   (answered with bytes, delivered to the caller of
 //!   [`NetworkHandle::snapshot_request`]).
@@ -55,7 +55,7 @@ impl NetMsg {
     }
 }
 
-/// What travels as a request on `/phalanx/sync/1`.
+/// What travels as a request on `/phalanx/sync/2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SyncWire {
     /// Committed blocks (block sync).

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 const MSG_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/msg/1");
-const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/sync/1");
+const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/sync/2");
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {

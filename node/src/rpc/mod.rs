@@ -258,6 +258,20 @@ async fn change_membership(method: &str, params: &Params<'_>, c: Arc<RpcContext>
         ));
     }
     let change = parse_change(method, params)?;
+    if let MembershipChange::AddLearner { id, addr } = &change {
+        // One network identity per member: a reused node key would make the
+        // other member's messages count as the new one's.
+        let membership = c.engine.read().membership.clone().unwrap_or_default();
+        let genesis = c.genesis.validators.iter().map(|v| (v.pub_key, v.node_key));
+        let added = membership.directory.iter().map(|(v, a)| (*v, a.node_key));
+        if let Some((other, _)) = genesis.chain(added).find(|(v, k)| *k == addr.node_key && v != id) {
+            return Err(invalid_params(format!(
+                "node_key {} is already the network key of member {}",
+                addr.node_key.short(),
+                other.short()
+            )));
+        }
+    }
     let (id, answer) = c.changes.register();
     if c.driver.send(DriverEvent::Input(Input::ChangeMembership { id, change: change.clone() })).is_err() {
         c.changes.forget(id);

@@ -217,6 +217,7 @@ impl ChainStore for MemStore {
         }
         let executed = s.app_hashes.range(s.base..=tip).rev().take(keep).map(|(h, a)| (*h, *a)).collect::<Vec<_>>();
         Ok(Recovery {
+            membership: None,
             safety: s.safety.clone(),
             committed: CertifiedBlock { block, cert },
             blocks,

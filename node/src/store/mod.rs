@@ -112,7 +112,7 @@ pub use sled_store::SledStore;
 ///
 /// History: 1, the first layout; 2, the HotStuff safety state also carries
 /// the highest QC and TC (a version 1 store is refused, never misread).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// What one committed block changes, written atomically by
 /// [`ChainStore::commit`].

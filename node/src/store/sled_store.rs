@@ -560,7 +560,13 @@ impl ChainStore for SledStore {
             executed.push((height, decode_value(tree::APP_HASHES, &key, &value)?));
         }
         executed.reverse();
-        Ok(Recovery { safety: self.load_safety()?, committed: CertifiedBlock { block, cert }, blocks, executed })
+        Ok(Recovery {
+            safety: self.load_safety()?,
+            committed: CertifiedBlock { block, cert },
+            blocks,
+            executed,
+            membership: None,
+        })
     }
 
     fn export_snapshot(&self) -> Result<StateSnapshot, StoreError> {

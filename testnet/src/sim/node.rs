@@ -36,6 +36,7 @@ impl MemStore {
         let committed_height = tip as Height;
         let start = tip.saturating_sub(64);
         Recovery {
+            membership: None,
             safety: self.safety.clone(),
             committed: self.committed[tip].clone(),
             blocks: self.blocks.values().filter(|b| b.height() > committed_height).cloned().collect(),
