@@ -40,7 +40,8 @@ enum Cmd {
     Status(RpcArgs),
     /// Call any JSON-RPC method (for example `phalanx rpc block '{"height": 3}'`).
     Rpc(RawRpcArgs),
-    /// Change a raft cluster's membership (needs rpc.admin on the node).
+    /// Change a raft cluster's membership, or partition a node (needs
+    /// rpc.admin on the node).
     Admin(AdminArgs),
 }
 
@@ -102,6 +103,15 @@ enum AdminOp {
         /// The member's validator public key (hex), or its home directory.
         member: String,
     },
+    /// Make this node drop all traffic to and from these validators (a
+    /// partition between real processes; any protocol).
+    Partition {
+        /// Validator public keys (hex) or node homes.
+        #[arg(required = true)]
+        peers: Vec<String>,
+    },
+    /// End this node's partition.
+    Heal,
 }
 
 #[derive(Args)]
@@ -464,6 +474,11 @@ fn admin(a: AdminArgs) -> anyhow::Result<()> {
         }
         AdminOp::Promote { member } => ("admin_promote", json!({ "validator_key": member_key(&member)? })),
         AdminOp::Remove { member } => ("admin_remove", json!({ "validator_key": member_key(&member)? })),
+        AdminOp::Partition { peers } => {
+            let keys = peers.iter().map(|p| member_key(p)).collect::<anyhow::Result<Vec<_>>>()?;
+            ("admin_partition", json!({ "peers": keys }))
+        }
+        AdminOp::Heal => ("admin_partition", json!({ "peers": [] })),
     };
     client(call_print(a.rpc, method.into(), params))
 }

@@ -270,6 +270,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
             Box::new(HotStuff::new(engine_cfg, loaded.validator_key.clone(), verifier))
         }
     };
+    let peers_for_rpc = peers.clone();
     let driver = Driver {
         engine,
         store: store.clone(),
@@ -320,6 +321,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         reads,
         changes,
         admin: cfg.rpc.admin,
+        peers: peers_for_rpc,
         driver: internal_tx.clone(),
     };
     let (rpc, rpc_addr) = rpc::serve(ctx, rpc_addr, cfg.rpc.max_connections, cfg.rpc.max_request_bytes).await?;

@@ -456,9 +456,6 @@ async fn websocket_subscription_streams_committed_blocks() {
 
 // ----- Raft mode -----
 
-/// Election timeout of the generated testnets (`timeout_ms_base`).
-const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
-
 /// The validator keys, in node order (genesis order).
 async fn validator_keys(c: &Cluster, i: usize) -> Option<Vec<String>> {
     let v = c.call(i, "validators", Value::Null).await.ok()?;
@@ -553,51 +550,66 @@ async fn raft_leader_killed_under_load_loses_no_acknowledged_transaction() {
     assert_eq!(r["value"]["utf8"], "v59");
 }
 
-/// Issue 4, shown 3 (pre-vote): a follower cut off long enough for its
-/// election timer to fire (here by SIGSTOP) does not disrupt the majority
-/// when it returns: pre-vote keeps it from raising the term, so the leader
-/// and term stay. (Check-quorum): a leader that loses both followers steps
-/// down; when they return, a leader is elected and commits resume.
+/// Makes node `i` drop all traffic with the nodes `from` (`admin_partition`;
+/// an empty list heals).
+async fn partition(c: &Cluster, i: usize, from: &[usize]) {
+    let keys = validator_keys(c, i).await.unwrap();
+    let peers: Vec<&String> = from.iter().map(|&j| &keys[j]).collect();
+    c.call(i, "admin_partition", json!({ "peers": peers })).await.unwrap();
+}
+
+/// Issue 4, shown 3 (pre-vote): a follower cut off by a partition (its
+/// network drops all traffic with the other two) campaigns with pre-votes
+/// that fail, so its term never rises; the majority keeps committing; once
+/// healed it follows again without changing the leader or the term.
+/// (Check-quorum): a leader partitioned from both followers steps down; the
+/// followers elect a leader of a later term and commit during the
+/// partition; healed, the old leader follows the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raft_pre_vote_and_check_quorum_keep_a_returning_node_harmless() {
+async fn raft_pre_vote_and_check_quorum_keep_a_partitioned_node_harmless() {
     let _serial = SERIAL.lock().await;
     let c = running_raft(3).await;
     let (leader, term) = raft_leader(&c, &[0, 1, 2]).await;
     let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     let cut = followers[0];
-    c.pause(cut).unwrap();
-    // The majority keeps committing while it is away.
+    partition(&c, cut, &[leader, followers[1]]).await;
     let key = client(&c, 1);
-    let tx = put(&key, 0, "while-paused", "1");
+    let tx = put(&key, 0, "while-cut", "1");
     assert_eq!(submit(&c, leader, "broadcast_tx_commit", &tx).await.unwrap()["code"], 0);
-    // The pause lasts three election timeouts (a perturbation length, not a
-    // synchronisation): the node's election timer is overdue when it resumes.
-    tokio::time::sleep(3 * ELECTION_TIMEOUT).await;
-    c.resume(cut).unwrap();
+    // The cut node's election timer fires: it asks for pre-votes, gets
+    // none, and stays in its term.
+    let seen = c
+        .wait_for(DEADLINE, "the cut node to campaign with pre-votes", &[cut], || async {
+            let s = c.call(cut, "status", Value::Null).await.ok()?;
+            (s["consensus"]["role"] == "pre-candidate").then(|| s["consensus"]["term"].as_u64())?
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, term, "a pre-vote changes no term");
+    let net = c.call(cut, "net_info", Value::Null).await.unwrap();
+    assert!(net["dropped_partitioned"].as_u64().unwrap() > 0, "{net}");
+    partition(&c, cut, &[]).await;
     wait_committed(&c, &[cut], &[tx_hash(&tx)]).await;
-    let tx2 = put(&key, 1, "after-resume", "2");
+    let tx2 = put(&key, 1, "after-heal", "2");
     assert_eq!(submit(&c, leader, "broadcast_tx_commit", &tx2).await.unwrap()["code"], 0);
     wait_committed(&c, &[0, 1, 2], &[tx_hash(&tx2)]).await;
     assert_eq!(raft_leader(&c, &[0, 1, 2]).await, (leader, term), "leader and term unchanged");
 
-    // Check-quorum: with both followers gone, the leader steps down.
-    for &f in &followers {
-        c.pause(f).unwrap();
-    }
+    // Check-quorum: the leader cut off from both followers steps down.
+    partition(&c, leader, &followers).await;
     c.wait_for(DEADLINE, "the isolated leader to step down", &[leader], || async {
         let s = c.call(leader, "status", Value::Null).await.ok()?;
         (s["consensus"]["role"] != "leader").then_some(())
     })
     .await
     .unwrap();
-    for &f in &followers {
-        c.resume(f).unwrap();
-    }
-    let (_, new_term) = raft_leader(&c, &[0, 1, 2]).await;
-    assert!(new_term >= term);
-    let tx3 = put(&key, 2, "after-heal", "3");
-    let any = followers[1];
-    assert_eq!(submit(&c, any, "broadcast_tx_commit", &tx3).await.unwrap()["code"], 0);
+    let (new_leader, new_term) = raft_leader(&c, &followers).await;
+    assert!(new_term > term, "the majority elects a leader of a later term");
+    let tx3 = put(&key, 2, "during-partition", "3");
+    assert_eq!(submit(&c, new_leader, "broadcast_tx_commit", &tx3).await.unwrap()["code"], 0);
+    partition(&c, leader, &[]).await;
+    wait_committed(&c, &[leader], &[tx_hash(&tx3)]).await;
+    assert_eq!(raft_leader(&c, &[0, 1, 2]).await, (new_leader, new_term), "the old leader follows");
     assert_same_chain(&c, &[0, 1, 2]).await;
 }
 

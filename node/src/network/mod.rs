@@ -130,6 +130,10 @@ pub struct NetStats {
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
     pub dropped_full_queue: AtomicU64,
+    /// Messages dropped, in or out, because of an operator's partition.
+    pub dropped_partitioned: AtomicU64,
+    /// Peers this node is partitioned from (`admin_partition`).
+    pub partitioned: RwLock<Vec<String>>,
     pub send_failures: AtomicU64,
     pub peers: RwLock<Vec<PeerInfo>>,
     pub listen_addrs: RwLock<Vec<String>>,
@@ -142,6 +146,7 @@ pub(crate) enum Command {
     SnapshotRequest { peer: PeerId, bytes: Vec<u8>, reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, String>> },
     SyncReply { channel: libp2p::request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8> },
     AddPeer { peer: PeerId, addr: Multiaddr },
+    Partition { peers: std::collections::HashSet<PeerId> },
 }
 
 /// A cheap handle for sending; clone freely.
@@ -197,6 +202,12 @@ impl NetworkHandle {
             }
         }
         rx
+    }
+
+    /// Drops all traffic to and from `peers` from now on (an empty set
+    /// heals): a partition between real processes, for tests and drills.
+    pub fn partition(&self, peers: std::collections::HashSet<PeerId>) {
+        self.push(Command::Partition { peers });
     }
 
     /// Lets `peer` connect (a member added after genesis), sends to it in

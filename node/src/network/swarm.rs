@@ -43,6 +43,8 @@ struct Task {
     /// Configured addresses and the peer last seen at each.
     peer_addrs: Vec<(Multiaddr, Option<PeerId>)>,
     dialing: HashSet<Multiaddr>,
+    /// Peers all traffic with is dropped (an operator's partition).
+    blocked: HashSet<PeerId>,
     connected: HashMap<PeerId, Multiaddr>,
     /// Sync requests in flight: block sync answers go to the handler,
     /// snapshot answers to whoever asked.
@@ -107,6 +109,7 @@ pub fn spawn(
         allowed: cfg.allowed.iter().copied().filter(|p| *p != local).collect(),
         peer_addrs,
         dialing: HashSet::new(),
+        blocked: HashSet::new(),
         connected: HashMap::new(),
         sync_requests: HashMap::new(),
         sync_permits: Arc::new(tokio::sync::Semaphore::new(MAX_SYNC_SERVING)),
@@ -152,29 +155,55 @@ impl Task {
         }
     }
 
+    /// Counts a message dropped because of a partition; true if `peer` is
+    /// partitioned off.
+    fn partitioned(&self, peer: &PeerId) -> bool {
+        let blocked = self.blocked.contains(peer);
+        if blocked {
+            self.stats.dropped_partitioned.fetch_add(1, Ordering::Relaxed);
+        }
+        blocked
+    }
+
     fn on_command(&mut self, cmd: Command) {
-        let b = self.swarm.behaviour_mut();
         match cmd {
             Command::Send { peer, bytes } => {
-                b.msg.send_request(&peer, bytes);
-                self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
-            }
-            Command::Broadcast { bytes } => {
-                for peer in &self.allowed {
-                    b.msg.send_request(peer, bytes.clone());
+                if !self.partitioned(&peer) {
+                    self.swarm.behaviour_mut().msg.send_request(&peer, bytes);
                     self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            Command::Broadcast { bytes } => {
+                for peer in self.allowed.clone() {
+                    if !self.partitioned(&peer) {
+                        self.swarm.behaviour_mut().msg.send_request(&peer, bytes.clone());
+                        self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             Command::SyncRequest { peer, bytes } => {
-                let id = b.sync.send_request(&peer, bytes);
-                self.sync_requests.insert(id, Outstanding::Blocks);
+                if !self.partitioned(&peer) {
+                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
+                    self.sync_requests.insert(id, Outstanding::Blocks);
+                }
             }
             Command::SnapshotRequest { peer, bytes, reply } => {
-                let id = b.sync.send_request(&peer, bytes);
+                if self.partitioned(&peer) {
+                    let _ = reply.send(Err(format!("partitioned from {peer}")));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
                 self.sync_requests.insert(id, Outstanding::Snapshot(reply));
             }
+            Command::Partition { peers } => {
+                info!(peers = peers.len(), "partition: dropping all traffic with {} peers", peers.len());
+                let mut names: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+                names.sort();
+                *self.stats.partitioned.write() = names;
+                self.blocked = peers;
+            }
             Command::SyncReply { channel, bytes } => {
-                let _ = b.sync.send_response(channel, bytes);
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, bytes);
             }
             Command::AddPeer { peer, addr } => {
                 if peer == *self.swarm.local_peer_id() || self.allowed.contains(&peer) {
@@ -240,6 +269,9 @@ impl Task {
                 message: request_response::Message::Request { request, channel, .. },
                 ..
             } => {
+                if self.partitioned(&peer) {
+                    return; // unanswered: the sender sees a lost message
+                }
                 let _ = self.swarm.behaviour_mut().msg.send_response(channel, Vec::new());
                 self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
                 match super::NetMsg::decode(&request) {
@@ -269,6 +301,9 @@ impl Task {
                 message: request_response::Message::Request { request, channel, .. },
                 ..
             } => {
+                if self.partitioned(&peer) {
+                    return;
+                }
                 let req: SyncWire = match canonical::decode(&request) {
                     Ok(r) => r,
                     Err(e) => return self.handler.invalid(peer, format!("undecodable sync request: {e}")),

@@ -93,6 +93,8 @@ pub struct RpcContext {
     pub changes: Arc<ReadRequests>,
     /// Whether the `admin_*` methods are served (`rpc.admin`).
     pub admin: bool,
+    /// Validators' network identities (for `admin_partition`).
+    pub peers: crate::driver::PeerMap,
     /// The driver's internal queue (read requests go in here).
     pub driver: crossbeam_channel::Sender<DriverEvent>,
 }
@@ -237,6 +239,37 @@ fn parse_change(method: &str, params: &Params<'_>) -> Result<MembershipChange, E
             Ok(MembershipChange::Remove { id: key("validator_key", &p.validator_key)? })
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionParam {
+    peers: Vec<String>,
+}
+
+/// `admin_partition`: from now on this node drops all traffic to and from
+/// the validators named (consensus keys, hex); `[]` heals.
+fn partition(c: &RpcContext, params: &Params<'_>) -> RpcResult {
+    if !c.admin {
+        return Err(error(
+            codes::FORBIDDEN,
+            "admin_partition is disabled on this node: set rpc.admin = true in node.toml to serve admin methods",
+            None,
+        ));
+    }
+    let p: PartitionParam = parse(params, r#"{"peers": ["<validator key hex>", ...]} ([] heals)"#)?;
+    let mut blocked = std::collections::HashSet::new();
+    for k in &p.peers {
+        let key: PublicKey = k.trim().parse().map_err(|e| invalid_params(format!("peers: {k:?}: {e}")))?;
+        let peer = c
+            .peers
+            .peer(&key)
+            .ok_or_else(|| invalid_params(format!("peers: {} is not a known validator", key.short())))?;
+        blocked.insert(peer);
+    }
+    let n = blocked.len();
+    c.net.partition(blocked);
+    Ok(json!({ "partitioned_from": p.peers, "peers": n }))
 }
 
 /// `admin_add_learner`, `admin_promote`, `admin_remove`: hands the change
@@ -592,6 +625,8 @@ impl RpcContext {
             "messages_out": s.messages_out.load(Relaxed),
             "send_failures": s.send_failures.load(Relaxed),
             "dropped_full_queue": s.dropped_full_queue.load(Relaxed),
+            "partitioned_from": *s.partitioned.read(),
+            "dropped_partitioned": s.dropped_partitioned.load(Relaxed),
         }))
     }
 }
@@ -638,6 +673,7 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
         let r = query(&p, c.clone()).await;
         counted(&c, "query", r)
     })?;
+    m.register_method("admin_partition", |p, c, _| counted(c, "admin_partition", partition(c, &p)))?;
     for method in ["admin_add_learner", "admin_promote", "admin_remove"] {
         m.register_async_method(method, move |p, c, _| async move {
             let r = change_membership(method, &p, c.clone()).await;
