@@ -1086,9 +1086,11 @@ impl Raft {
         }
     }
 
-    /// How long a snapshot transfer may take before it is asked for again.
+    /// How long before an uninstalled snapshot is asked for again (the
+    /// request or its answer may be lost; the driver ignores a request
+    /// while a fetch runs, so asking again costs nothing then).
     fn snapshot_timeout(&self) -> Millis {
-        (10 * self.cfg.election_timeout_ms).max(10_000)
+        2 * self.cfg.election_timeout_ms
     }
 
     /// Asks the driver for `from`'s state snapshot (InstallSnapshot, §7,

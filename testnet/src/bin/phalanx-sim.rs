@@ -51,6 +51,10 @@ struct Args {
     /// one-vote, vote-after-timeout, commit-rule, majority-quorum.
     #[arg(long)]
     broken: Option<String>,
+    /// Raft: keep removing, re-adding (as a learner) and promoting the last
+    /// validator before GST (membership changes under faults).
+    #[arg(long)]
+    membership: bool,
     /// Latest global stabilisation time, in ms.
     #[arg(long)]
     gst_max: Option<u64>,
@@ -85,8 +89,8 @@ fn main() {
     let protocol: Arc<dyn Protocol> = match a.protocol.as_str() {
         "hotstuff" => Arc::new(HotStuffProtocol { broken }),
         "raft" => match a.broken.as_deref() {
-            None => Arc::new(RaftProtocol::default()),
-            Some("double-vote") => Arc::new(RaftProtocol { broken_vote: true }),
+            None => Arc::new(RaftProtocol { broken_vote: false, membership: a.membership }),
+            Some("double-vote") => Arc::new(RaftProtocol { broken_vote: true, membership: a.membership }),
             Some(other) => fail(&format!("--broken: {other:?} is not a raft rule (known: double-vote)")),
         },
         other => fail(&format!("--protocol: {other:?} is not simulated (known: hotstuff, raft)")),

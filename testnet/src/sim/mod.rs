@@ -127,17 +127,59 @@ impl SimReport {
 }
 
 enum Event {
-    Deliver { to: usize, from: ValidatorId, msg: ConsensusMsg },
-    Timer { node: usize, id: TimerId, at: Millis, epoch: u64 },
-    Local { node: usize, input: Input, epoch: u64 },
-    SyncRequest { to: usize, requester: usize, request: SyncRequest },
-    SyncResponse { to: usize, from: ValidatorId, response: SyncResponse, epoch: u64 },
-    SnapshotRequest { to: usize, requester: usize },
-    SnapshotResponse { to: usize, chain: Vec<CertifiedBlock>, epoch: u64 },
-    Submit { tx: Tx },
-    Crash { node: usize },
-    Restart { node: usize },
-    Partition { group_of: Vec<u8> },
+    Deliver {
+        to: usize,
+        from: ValidatorId,
+        msg: ConsensusMsg,
+    },
+    Timer {
+        node: usize,
+        id: TimerId,
+        at: Millis,
+        epoch: u64,
+    },
+    Local {
+        node: usize,
+        input: Input,
+        epoch: u64,
+    },
+    SyncRequest {
+        to: usize,
+        requester: usize,
+        request: SyncRequest,
+    },
+    SyncResponse {
+        to: usize,
+        from: ValidatorId,
+        response: SyncResponse,
+        epoch: u64,
+    },
+    SnapshotRequest {
+        to: usize,
+        requester: usize,
+    },
+    /// An operator's request to an instance (if it is up).
+    Operator {
+        node: usize,
+        input: Input,
+    },
+    SnapshotResponse {
+        to: usize,
+        chain: Vec<CertifiedBlock>,
+        epoch: u64,
+    },
+    Submit {
+        tx: Tx,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Partition {
+        group_of: Vec<u8>,
+    },
     Heal,
 }
 
@@ -358,6 +400,10 @@ impl Simulation {
             self.schedule(c.at, Event::Crash { node: c.instance });
             self.schedule(c.restart_at, Event::Restart { node: c.instance });
         }
+        let ids: Vec<_> = self.nodes.iter().map(|n| n.id).collect();
+        for (at, node, input) in self.protocol.operator_inputs(&ids, self.plan.network.gst_ms, self.cfg.seed) {
+            self.schedule(at, Event::Operator { node, input });
+        }
     }
 
     fn handle(&mut self, ev: Event) {
@@ -383,6 +429,13 @@ impl Simulation {
             }
             Event::SyncRequest { to, requester, request } => self.serve_sync(to, requester, request),
             Event::SnapshotRequest { to, requester } => self.serve_snapshot(to, requester),
+            Event::Operator { node, input } => {
+                if self.nodes[node].up {
+                    let input = self.protocol.adapt_operator_input(&self.nodes[node].engine.status(), input);
+                    self.note(format!("{} operator -> {node}: {input:?}", self.now));
+                    self.step(node, input);
+                }
+            }
             Event::SnapshotResponse { to, chain, epoch } => {
                 if self.nodes[to].up && self.epoch[to] == epoch {
                     self.install_snapshot(to, chain);
@@ -650,12 +703,16 @@ impl Simulation {
                 }
             }
             Action::Evidence(_) => self.stats.evidence += 1,
-            // The simulator's clients do not read and its membership is
-            // fixed.
+            // The simulator's clients do not read; membership changes are
+            // counted when complete.
             Action::ReadReady { .. }
             | Action::ReadFailed { .. }
             | Action::MembershipChanged(_)
-            | Action::ChangeDone { .. } => {}
+            | Action::ChangeDone { result: Err(_), .. } => {}
+            Action::ChangeDone { id, result: Ok(index) } => {
+                self.stats.membership_changes += 1;
+                self.note(format!("{} {i} membership change #{id} complete at {index}", self.now));
+            }
             Action::Invalid { from, reason } => {
                 self.stats.invalid_messages += 1;
                 self.note(format!("{} {i} refused from {}: {reason}", self.now, from.short()));

@@ -4,11 +4,11 @@
 //! validator and to know how many validators may be faulty, and whether
 //! faults may be Byzantine (HotStuff) or only crashes (Raft).
 
-use phalanx_consensus::engine::{ConsensusMsg, Engine, HotStuffMsg};
+use phalanx_consensus::engine::{ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input};
 use phalanx_consensus::hotstuff::{EngineConfig, HotStuff};
-use phalanx_consensus::raft::{Raft, RaftConfig, RaftMsg};
+use phalanx_consensus::raft::{MemberAddr, MembershipChange, Raft, RaftConfig, RaftMsg};
 use phalanx_consensus::smr::AcceptAll;
-use phalanx_consensus::types::{Block, Millis, ValidatorSet};
+use phalanx_consensus::types::{Block, Millis, ValidatorId, ValidatorSet};
 use phalanx_crypto::Keypair;
 use std::sync::Arc;
 
@@ -50,6 +50,16 @@ pub trait Protocol: Send + Sync {
     /// commands).
     fn replay_flags(&self) -> String {
         String::new()
+    }
+    /// Operator requests to inject, as (time, instance, input), given the
+    /// instances' ids, the run's GST and seed. None by default.
+    fn operator_inputs(&self, _ids: &[ValidatorId], _gst: Millis, _seed: u64) -> Vec<(Millis, usize, Input)> {
+        Vec::new()
+    }
+    /// An operator input as it is delivered, given the receiving engine's
+    /// status (an operator looks before acting). Unchanged by default.
+    fn adapt_operator_input(&self, _status: &EngineStatus, input: Input) -> Input {
+        input
     }
 }
 
@@ -148,6 +158,10 @@ pub struct RaftProtocol {
     /// Grant more than one vote per term (only for showing that the
     /// election safety checker catches a broken engine).
     pub broken_vote: bool,
+    /// Before GST, ask random members every few hundred milliseconds to
+    /// remove the last validator, add it back as a learner, and promote it,
+    /// over and over (joint consensus under crashes and partitions).
+    pub membership: bool,
 }
 
 impl Protocol for RaftProtocol {
@@ -183,7 +197,55 @@ impl Protocol for RaftProtocol {
     }
 
     fn replay_flags(&self) -> String {
-        if self.broken_vote { " --broken double-vote".into() } else { String::new() }
+        let mut flags = String::new();
+        if self.broken_vote {
+            flags.push_str(" --broken double-vote");
+        }
+        if self.membership {
+            flags.push_str(" --membership");
+        }
+        flags
+    }
+
+    /// Remove the validator while it votes, add it back as a learner once it
+    /// is gone, promote it while it learns (as this node sees it).
+    fn adapt_operator_input(&self, status: &EngineStatus, input: Input) -> Input {
+        let (Input::ChangeMembership { id, change }, Some(m)) = (&input, &status.membership) else { return input };
+        let x = change.member();
+        let change = if m.learners.contains(&x) {
+            MembershipChange::Promote { id: x }
+        } else if m.is_voter(&x) {
+            MembershipChange::Remove { id: x }
+        } else {
+            MembershipChange::AddLearner { id: x, addr: MemberAddr { node_key: x, p2p_addr: "127.0.0.1:1".into() } }
+        };
+        Input::ChangeMembership { id: *id, change }
+    }
+
+    fn operator_inputs(&self, ids: &[ValidatorId], gst: Millis, seed: u64) -> Vec<(Millis, usize, Input)> {
+        if !self.membership || ids.len() < 2 {
+            return Vec::new();
+        }
+        let x = *ids.last().expect("two or more");
+        let mut rng = seed ^ 0x6d65_6d62_6572_7321;
+        let mut next = move || {
+            rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut out = Vec::new();
+        let mut t = 200 + next() % 300;
+        let mut id = 0u64;
+        while t < gst {
+            id += 1;
+            // The next step of the cycle is chosen on delivery.
+            let change = MembershipChange::Remove { id: x };
+            out.push((t, (next() % ids.len() as u64) as usize, Input::ChangeMembership { id, change }));
+            t += 150 + next() % 500;
+        }
+        out
     }
 
     fn describe(&self, msg: &ConsensusMsg) -> String {

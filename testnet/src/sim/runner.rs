@@ -30,6 +30,8 @@ pub struct FaultStats {
     /// Messages honest engines refused.
     pub invalid_messages: u64,
     pub evidence: u64,
+    /// Raft membership changes completed (the final configuration committed).
+    pub membership_changes: u64,
 }
 
 impl FaultStats {
@@ -49,13 +51,14 @@ impl FaultStats {
         self.sync_requests += o.sync_requests;
         self.invalid_messages += o.invalid_messages;
         self.evidence += o.evidence;
+        self.membership_changes += o.membership_changes;
     }
 
     pub fn describe(&self) -> String {
         let byz: Vec<String> = self.byzantine.iter().map(|(k, v)| format!("{k} {v}")).collect();
         format!(
             "byzantine [{}], partitions {}, crashes {}, restarts {}, messages lost {}, duplicated {}, \
-             dropped by adversaries {}, replayed {}, corrupted {}, stale proposals {}, sync requests {}, refused by honest nodes {}, evidence {}",
+             dropped by adversaries {}, replayed {}, corrupted {}, stale proposals {}, sync requests {}, refused by honest nodes {}, evidence {}, membership changes {}",
             byz.join(", "),
             self.partitions,
             self.crashes,
@@ -68,7 +71,8 @@ impl FaultStats {
             self.stale_proposals,
             self.sync_requests,
             self.invalid_messages,
-            self.evidence
+            self.evidence,
+            self.membership_changes
         )
     }
 }
