@@ -106,9 +106,7 @@ impl PublicKey {
         body: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let msg = signing_message(domain, chain_id, body);
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.verifying_key()?.verify(&msg, &sig).map_err(|_| CryptoError::BadSignature)
+        PreparedKey::new(self)?.verify(domain, chain_id, body, signature)
     }
 }
 

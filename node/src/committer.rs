@@ -21,7 +21,7 @@
 //! moves only when the committer commits; refresh it after an install with
 //! [`tip_of`].
 
-use crate::app::{KvApp, account, raft_config};
+use crate::app::{KvApp, account, account_nonces, raft_config};
 use crate::driver::DriverEvent;
 use crate::metrics::Metrics;
 use crate::store::{ChainStore, CommitRecord, StateSnapshot, StoreError, TxRecord};
@@ -208,17 +208,7 @@ impl Committer {
             Err(e) => fatal(&format!("cannot read the tip after installing a snapshot: {e}")),
         }
         self.metrics.height.set(s.height as i64);
-        let nonces: Vec<(PublicKey, u64)> = s
-            .entries
-            .iter()
-            .filter_map(|(k, v)| {
-                let raw: [u8; 32] = k.strip_prefix(b"a/".as_slice())?.try_into().ok()?;
-                let pk = PublicKey::from_bytes(raw).ok()?;
-                let acct: crate::app::Account = phalanx_crypto::codec::decode(v).ok()?;
-                Some((pk, acct.nonce))
-            })
-            .collect();
-        self.mempool.update(&[], &nonces);
+        self.mempool.update(&[], &account_nonces(&s.entries));
         let input = Input::SnapshotInstalled {
             block: Box::new(s.block.clone()),
             app_hash: s.app_hash,

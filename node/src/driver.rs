@@ -83,12 +83,12 @@ impl PeerMap {
 /// index to wait for) and membership changes (the index that completed
 /// them), each `Ok(index)` or why not.
 #[derive(Default)]
-pub struct ReadRequests {
+pub struct EngineRequests {
     next: std::sync::atomic::AtomicU64,
     waiting: parking_lot::Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Result<Height, String>>>>,
 }
 
-impl ReadRequests {
+impl EngineRequests {
     /// A new read id and where its answer (the index to wait for, or why
     /// not) will arrive.
     pub fn register(&self) -> (u64, tokio::sync::oneshot::Receiver<Result<Height, String>>) {
@@ -145,9 +145,9 @@ pub struct Driver {
     pub commits: Sender<CommitJob>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<RwLock<EngineStatus>>,
-    pub reads: Arc<ReadRequests>,
+    pub reads: Arc<EngineRequests>,
     /// Membership changes waiting for the engine (Raft mode).
-    pub changes: Arc<ReadRequests>,
+    pub changes: Arc<EngineRequests>,
     /// Runs state snapshot fetches.
     pub runtime: tokio::runtime::Handle,
     /// The driver's own internal queue (fetched snapshots come back here).

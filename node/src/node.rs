@@ -13,7 +13,7 @@
 
 use crate::app::KvApp;
 use crate::committer::{ChainTip, Committer, Waiters};
-use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, INBOX, PeerMap, ReadRequests};
+use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, EngineRequests, INBOX, PeerMap};
 use crate::metrics::Metrics;
 use crate::network::{self, InboundHandler, NetConfig, NetMsg, NetworkHandle};
 use crate::rpc::{self, RpcContext};
@@ -224,8 +224,8 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
     let (events, _) = broadcast::channel(1024);
     let waiters = Arc::new(Waiters::default());
     let engine_status = Arc::new(RwLock::new(EngineStatus::default()));
-    let reads = Arc::new(ReadRequests::default());
-    let changes = Arc::new(ReadRequests::default());
+    let reads = Arc::new(EngineRequests::default());
+    let changes = Arc::new(EngineRequests::default());
 
     let committer = Committer {
         store: store.clone(),

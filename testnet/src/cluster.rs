@@ -75,7 +75,17 @@ pub async fn call(rpc: &str, method: &str, params: Value) -> Result<Value, RpcEr
     }
     client.request::<Value, _>(method, p).await.map_err(|e| match e {
         ClientError::Call(o) => RpcError::Rpc { code: o.code(), message: o.message().to_owned() },
-        other => RpcError::Transport(other.to_string()),
+        other => {
+            // The whole chain of causes: "client error (SendRequest)" alone
+            // does not say whether the connection was refused or reset.
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(&other);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            RpcError::Transport(text)
+        }
     })
 }
 

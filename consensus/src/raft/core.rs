@@ -1149,11 +1149,20 @@ impl Raft {
 
     fn on_message(&mut self, now: Millis, from: ValidatorId, msg: RaftMsg, out: &mut Vec<Action>) {
         // A leader may be a member this node has not heard of yet (added
-        // while it was away): its appends, heartbeats and catch-up notices
-        // are taken from any peer the network authenticated; everything
-        // else must come from a known member.
-        let from_leader = matches!(msg, RaftMsg::Append { .. } | RaftMsg::Heartbeat { .. } | RaftMsg::CatchUp { .. });
-        if from == self.me || (!from_leader && !self.knows(&from)) {
+        // while it was away), or one that has just removed itself: its
+        // appends, heartbeats and catch-up notices, and its answers to this
+        // node's own requests (matched by their ctx), are taken from any
+        // peer the network authenticated; everything else must come from a
+        // known member.
+        let any_peer = matches!(
+            msg,
+            RaftMsg::Append { .. }
+                | RaftMsg::Heartbeat { .. }
+                | RaftMsg::CatchUp { .. }
+                | RaftMsg::ChangeResponse { .. }
+                | RaftMsg::ReadIndexResponse { .. }
+        );
+        if from == self.me || (!any_peer && !self.knows(&from)) {
             return self.invalid(from, "raft message from a non-member".into(), out);
         }
         // Any message of a later term moves us to it (§5.1), except

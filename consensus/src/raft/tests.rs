@@ -834,3 +834,25 @@ fn a_restart_takes_the_committed_configuration_from_the_state() {
     assert_eq!(config_announced(&out), Some(committed.clone()));
     assert_eq!(e.config(), &committed);
 }
+
+/// A leader that removed itself answers a forwarded change after the
+/// follower already committed the configuration without it: the answer is
+/// still taken (it is matched to the follower's own request).
+#[test]
+fn a_removed_leaders_answer_to_a_forwarded_change_is_taken() {
+    let k = keys(3);
+    let mut f = start(&k, 1);
+    let g = genesis(&k);
+    step(&mut f, 2 * T, msg(&k[0], RaftMsg::Heartbeat { term: 1, commit: 0, ctx: 0 }));
+    let remove = MembershipChange::Remove { id: k[0].public() };
+    step(&mut f, 2 * T, Input::ChangeMembership { id: 4, change: remove.clone() });
+    let genesis_config = Membership::from_genesis(&config(&k, 0).validators);
+    let joint = genesis_config.apply(&remove).unwrap();
+    let e1 = entry(&k[0], &g, 1, vec![joint.to_entry_tx()]);
+    let e2 = entry(&k[0], &e1, 1, vec![joint.leave_joint().to_entry_tx()]);
+    let append = RaftMsg::Append { term: 1, prev_index: 0, prev_term: 0, entries: vec![e1, e2], commit: 2 };
+    step(&mut f, 2 * T, msg(&k[0], append));
+    assert!(!f.config().contains(&k[0].public()), "C_new without the leader is committed here");
+    let out = step(&mut f, 2 * T, msg(&k[0], RaftMsg::ChangeResponse { term: 1, ctx: 4, result: Ok(2) }));
+    assert_eq!(change_results(&out), vec![(4, Ok(2))]);
+}

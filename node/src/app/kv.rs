@@ -75,6 +75,18 @@ pub fn raft_config(state: &dyn StateView) -> Option<Membership> {
     state.get(RAFT_CONFIG_KEY).and_then(|b| codec::decode(&b).ok())
 }
 
+/// Every account's next nonce among state `entries` (a snapshot's).
+pub fn account_nonces(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<(PublicKey, u64)> {
+    entries
+        .iter()
+        .filter_map(|(k, v)| {
+            let raw: [u8; 32] = k.strip_prefix(ACCOUNT_PREFIX)?.try_into().ok()?;
+            let acct: Account = codec::decode(v).ok()?;
+            Some((PublicKey::from_bytes(raw).ok()?, acct.nonce))
+        })
+        .collect()
+}
+
 /// Reads a user key.
 pub fn value(state: &dyn StateView, key: &[u8]) -> Option<Vec<u8>> {
     state.get(&value_key(key))

@@ -10,5 +10,5 @@ pub mod kv;
 pub mod sigcache;
 pub mod tx;
 
-pub use kv::{Account, KvApp, KvChecker, account, codes, raft_config, value};
+pub use kv::{Account, KvApp, KvChecker, account, account_nonces, codes, raft_config, value};
 pub use tx::{Op, SignedTx, Transaction};

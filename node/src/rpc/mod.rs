@@ -17,7 +17,7 @@ pub mod client;
 
 use crate::app::{KvApp, SignedTx, account, tx::describe, tx::show_bytes, value};
 use crate::committer::{BlockEvent, ChainTip, Waiters};
-use crate::driver::{DriverEvent, ReadRequests};
+use crate::driver::{DriverEvent, EngineRequests};
 use crate::metrics::Metrics;
 use crate::network::NetworkHandle;
 use crate::store::ChainStore;
@@ -88,9 +88,9 @@ pub struct RpcContext {
     pub rpc_addr: SocketAddr,
     pub p2p_addr: SocketAddr,
     /// Linearizable reads waiting for the engine.
-    pub reads: Arc<ReadRequests>,
+    pub reads: Arc<EngineRequests>,
     /// Membership changes waiting for the engine.
-    pub changes: Arc<ReadRequests>,
+    pub changes: Arc<EngineRequests>,
     /// Whether the `admin_*` methods are served (`rpc.admin`).
     pub admin: bool,
     /// Validators' network identities (for `admin_partition`).
@@ -221,10 +221,8 @@ fn parse_change(method: &str, params: &Params<'_>) -> Result<MembershipChange, E
     };
     match method {
         "admin_add_learner" => {
+            // The address is checked with the rest of the change, by the engine.
             let p: AddLearnerParam = parse(params, ADD_LEARNER_SHAPE)?;
-            if p.p2p_addr.parse::<SocketAddr>().is_err() {
-                return Err(invalid_params(format!("p2p_addr: {:?} is not an IP:port address", p.p2p_addr)));
-            }
             Ok(MembershipChange::AddLearner {
                 id: key("validator_key", &p.validator_key)?,
                 addr: MemberAddr { node_key: key("node_key", &p.node_key)?, p2p_addr: p.p2p_addr },
@@ -314,7 +312,6 @@ async fn change_membership(method: &str, params: &Params<'_>, c: Arc<RpcContext>
         Ok(Ok(Ok(index))) => {
             let e = c.engine.read().clone();
             let m = e.membership.unwrap_or_default();
-            let hexes = |s: &std::collections::BTreeSet<PublicKey>| s.iter().map(|k| k.to_hex()).collect::<Vec<_>>();
             Ok(json!({
                 "index": index,
                 "member": change.member().to_hex(),
@@ -344,6 +341,11 @@ fn decode_tx(params: &Params<'_>) -> Result<Bytes, ErrorObjectOwned> {
     Ok(Bytes::from(bytes))
 }
 
+/// Keys in hex, in order.
+fn hexes(keys: &std::collections::BTreeSet<PublicKey>) -> Vec<String> {
+    keys.iter().map(|k| k.to_hex()).collect()
+}
+
 fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
     s.parse().map_err(|e| invalid_params(format!("hash: {e}")))
 }
@@ -371,7 +373,6 @@ impl RpcContext {
         let tip = self.tip.read().clone();
         let e = self.engine.read().clone();
         let lag_ms = crate::driver::now_ms().saturating_sub(tip.time_ms);
-        let hexes = |s: &std::collections::BTreeSet<PublicKey>| s.iter().map(|k| k.to_hex()).collect::<Vec<_>>();
         let mut is_validator = self.genesis.validator_index(&self.validator_key).is_some();
         let consensus = if self.genesis.consensus.protocol == Protocol::Raft {
             let m = e.membership.clone().unwrap_or_default();

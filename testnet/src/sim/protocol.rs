@@ -10,6 +10,8 @@ use phalanx_consensus::raft::{MemberAddr, MembershipChange, Raft, RaftConfig, Ra
 use phalanx_consensus::smr::AcceptAll;
 use phalanx_consensus::types::{Block, Millis, ValidatorId, ValidatorSet};
 use phalanx_crypto::Keypair;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 /// What kinds of faults a protocol tolerates.
@@ -227,23 +229,17 @@ impl Protocol for RaftProtocol {
             return Vec::new();
         }
         let x = *ids.last().expect("two or more");
-        let mut rng = seed ^ 0x6d65_6d62_6572_7321;
-        let mut next = move || {
-            rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
+        // Its own stream, so the run's other draws do not shift.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_6572_7321);
         let mut out = Vec::new();
-        let mut t = 200 + next() % 300;
+        let mut t = rng.gen_range(200..500);
         let mut id = 0u64;
         while t < gst {
             id += 1;
             // The next step of the cycle is chosen on delivery.
             let change = MembershipChange::Remove { id: x };
-            out.push((t, (next() % ids.len() as u64) as usize, Input::ChangeMembership { id, change }));
-            t += 150 + next() % 500;
+            out.push((t, rng.gen_range(0..ids.len()), Input::ChangeMembership { id, change }));
+            t += rng.gen_range(150..650);
         }
         out
     }
