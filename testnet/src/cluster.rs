@@ -28,6 +28,9 @@ pub struct NodeProc {
     pub home: PathBuf,
     pub rpc: String,
     pub log: PathBuf,
+    /// Arguments appended to `phalanx start --home H` on every start of this
+    /// node (for example its `--fault` flags).
+    pub start_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -63,8 +66,13 @@ impl std::error::Error for RpcError {}
 
 /// Calls `method` on the node at `rpc` (host:port) with named params.
 pub async fn call(rpc: &str, method: &str, params: Value) -> Result<Value, RpcError> {
+    call_with_timeout(rpc, method, params, Duration::from_secs(30)).await
+}
+
+/// [`call`], giving up after `timeout` (a [`RpcError::Transport`] error).
+pub async fn call_with_timeout(rpc: &str, method: &str, params: Value, timeout: Duration) -> Result<Value, RpcError> {
     let client = HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(30))
+        .request_timeout(timeout)
         .build(format!("http://{rpc}"))
         .map_err(|e| RpcError::Transport(e.to_string()))?;
     let mut p = ObjectParams::new();
@@ -109,7 +117,13 @@ impl Cluster {
             let home = root.join(format!("node{i}"));
             let toml = std::fs::read_to_string(home.join("config/node.toml"))?;
             let rpc = listen_addr_of(&toml, "rpc").context("node.toml has no rpc.listen_addr")?;
-            nodes.push(NodeProc { home, rpc, log: root.join(format!("node{i}.log")), child: None });
+            nodes.push(NodeProc {
+                home,
+                rpc,
+                log: root.join(format!("node{i}.log")),
+                start_args: Vec::new(),
+                child: None,
+            });
         }
         Ok(Cluster { bin: bin.to_owned(), dir: Some(dir), root, nodes, env: Vec::new() })
     }
@@ -140,7 +154,13 @@ impl Cluster {
         }
         let toml = std::fs::read_to_string(home.join("config/node.toml"))?;
         let rpc = listen_addr_of(&toml, "rpc").context("node.toml has no rpc.listen_addr")?;
-        self.nodes.push(NodeProc { home, rpc, log: self.root.join(format!("node{i}.log")), child: None });
+        self.nodes.push(NodeProc {
+            home,
+            rpc,
+            log: self.root.join(format!("node{i}.log")),
+            start_args: Vec::new(),
+            child: None,
+        });
         Ok(i)
     }
 
@@ -166,7 +186,8 @@ impl Cluster {
         }
         let log = OpenOptions::new().create(true).append(true).open(&node.log)?;
         let mut cmd = Command::new(&self.bin);
-        cmd.args(["start", "--home"]).arg(&node.home).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        cmd.args(["start", "--home"]).arg(&node.home).args(&node.start_args);
+        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
