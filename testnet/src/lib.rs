@@ -2,6 +2,10 @@
 //!
 //! - [`sim`]: a deterministic simulator over the real consensus engines.
 //! - [`cluster`]: real `phalanx` processes on loopback, for end-to-end tests.
+//! - [`linearizability`]: judges a recorded key-value client history (Wing & Gong with Lowe's cache, per key).
+//! - [`timeline`]: an SVG chart of committed transactions per second, with fault markers and spans.
 
 pub mod cluster;
+pub mod linearizability;
 pub mod sim;
+pub mod timeline;
