@@ -21,12 +21,16 @@
 //! panics on bad input, and [`Home::init`] changes nothing when it refuses.
 
 pub mod error;
+pub mod faults;
 mod files;
 pub mod genesis;
 pub mod home;
 pub mod node;
 
 pub use error::ConfigError;
+pub use faults::{Fault, parse_faults};
 pub use genesis::{AppGenesis, AppKind, ConsensusParams, Genesis, GenesisAccount, GenesisValidator, Protocol};
 pub use home::{Home, Loaded};
-pub use node::{ConsensusConfig, LogConfig, LogFormat, MempoolConfig, MetricsConfig, NodeConfig, P2pConfig, RpcConfig};
+pub use node::{
+    ConsensusConfig, FaultsConfig, LogConfig, LogFormat, MempoolConfig, MetricsConfig, NodeConfig, P2pConfig, RpcConfig,
+};

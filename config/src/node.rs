@@ -155,6 +155,17 @@ pub struct MetricsConfig {
     pub listen_addr: String,
 }
 
+/// `[faults]`: Byzantine fault injection, for testnets only (see
+/// [`crate::faults`]). Off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// Faults to inject, e.g. `["equivocate", "delay=200"]`. Default none.
+    pub kinds: Vec<String>,
+    /// The committed height from which the faults act. Default 0.
+    pub from_height: u64,
+}
+
 /// The whole of `node.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,6 +194,9 @@ pub struct NodeConfig {
     /// `[metrics]`.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[faults]`.
+    #[serde(default)]
+    pub faults: FaultsConfig,
 }
 
 fn default_data_dir() -> String {
@@ -201,6 +215,7 @@ impl NodeConfig {
             consensus: ConsensusConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            faults: FaultsConfig::default(),
         }
     }
 
@@ -224,6 +239,7 @@ impl NodeConfig {
         if !self.metrics.listen_addr.is_empty() {
             socket_addr("metrics.listen_addr", &self.metrics.listen_addr)?;
         }
+        crate::faults::parse_faults(&self.faults.kinds).map_err(|e| field("faults.kinds", e))?;
         Ok(())
     }
 
@@ -351,6 +367,16 @@ impl NodeConfig {
         section(out, "metrics", "The Prometheus metrics endpoint.");
         let help = "Address (IP:port) to serve metrics on; \"\" disables metrics (default \"\").";
         setting(out, help, "listen_addr", &quoted(&self.metrics.listen_addr));
+
+        section(
+            out,
+            "faults",
+            "Byzantine fault injection, for testnets only: makes this validator misbehave on purpose.",
+        );
+        let help = "Faults to inject (default [], none). Any of: equivocate, double-vote, withhold, bad-signature, invalid-block, stale-proposal, delay=MS, drop=P, amnesia, tx-flood=RATE.";
+        setting(out, help, "kinds", &quoted_list(&self.faults.kinds));
+        let help = "Committed height from which the faults act (default 0).";
+        setting(out, help, "from_height", &self.faults.from_height.to_string());
     }
 }
 
@@ -437,6 +463,7 @@ mod tests {
         node.consensus.raft_log_keep = 7;
         node.log = LogConfig { format: LogFormat::Json, level: "debug,libp2p=warn".into() };
         node.metrics.listen_addr = "127.0.0.1:9100".into();
+        node.faults = FaultsConfig { kinds: vec!["equivocate".into(), "delay=20".into()], from_height: 8 };
         node
     }
 
@@ -481,9 +508,9 @@ mod tests {
                 assert!(i > 0 && lines[i - 1].starts_with("# "), "no comment above {line:?}:\n{text}");
             }
         }
-        assert_eq!(settings, 19, "{text}");
-        assert!(!text.contains("\n\n\n") && text.ends_with("listen_addr = \"\"\n"), "tidy: {text}");
-        for section in ["[p2p]", "[rpc]", "[mempool]", "[consensus]", "[log]", "[metrics]"] {
+        assert_eq!(settings, 21, "{text}");
+        assert!(!text.contains("\n\n\n") && text.ends_with("from_height = 0\n"), "tidy: {text}");
+        for section in ["[p2p]", "[rpc]", "[mempool]", "[consensus]", "[log]", "[metrics]", "[faults]"] {
             assert!(lines.contains(&section), "{section} missing:\n{text}");
         }
     }
@@ -503,6 +530,15 @@ mod tests {
         let expected = "node.toml: moniker must be set to a name for this node, e.g. moniker = \"node0\"";
         assert_eq!(refused(|n| n.moniker = "  ".into()), expected);
         assert_eq!(parse_refused("[log]\nlevel = \"debug\"\n"), expected);
+    }
+
+    #[test]
+    fn unknown_or_repeated_faults_are_refused_by_name() {
+        let msg = refused(|n| n.faults.kinds = vec!["equivicate".into()]);
+        assert!(msg.starts_with("node.toml: faults.kinds"), "{msg}");
+        assert!(msg.contains("unknown fault \"equivicate\""), "{msg}");
+        let msg = refused(|n| n.faults.kinds = vec!["drop=0.1".into(), "drop=0.2".into()]);
+        assert!(msg.contains("given twice"), "{msg}");
     }
 
     #[test]

@@ -376,6 +376,56 @@ impl Evidence {
             Evidence::DoubleVote { a, .. } => a.round,
         }
     }
+
+    /// The kind's name, as shown over RPC.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Evidence::DoubleProposal { .. } => "double_proposal",
+            Evidence::DoubleVote { .. } => "double_vote",
+        }
+    }
+
+    /// Checks that this is proof: two different messages of one kind, for
+    /// one round of chain `chain_id`, both validly signed by the same member
+    /// of `validators`. Needs no state, so any replica reaches the same answer.
+    pub fn verify(&self, chain_id: &str, validators: &ValidatorSet) -> Result<(), String> {
+        let culprit = self.culprit();
+        if !validators.contains(&culprit) {
+            return Err(format!("{} is not a validator", culprit.short()));
+        }
+        match self {
+            Evidence::DoubleProposal { a, sig_a, b, sig_b } => {
+                if a.proposer != b.proposer || a.round != b.round {
+                    return Err("the two proposals differ in proposer or round".into());
+                }
+                if a.chain_id != chain_id || b.chain_id != chain_id {
+                    return Err(format!("a proposal is not for chain {chain_id:?}"));
+                }
+                if a.id() == b.id() {
+                    return Err("the two proposals are the same block".into());
+                }
+                for (h, sig) in [(a, sig_a), (b, sig_b)] {
+                    h.proposer
+                        .verify(Domain::Proposal, chain_id, h.id().as_bytes(), sig)
+                        .map_err(|_| format!("the proposal signature over block {} is invalid", h.id()))?;
+                }
+            }
+            Evidence::DoubleVote { author, a, sig_a, b, sig_b } => {
+                if a.round != b.round {
+                    return Err("the two votes are for different rounds".into());
+                }
+                if a == b {
+                    return Err("the two votes are the same".into());
+                }
+                for (v, sig) in [(a, sig_a), (b, sig_b)] {
+                    author
+                        .verify(Domain::Vote, chain_id, &v.signing_body(), sig)
+                        .map_err(|_| format!("the vote signature for block {} is invalid", v.block_id))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +480,53 @@ mod tests {
         assert_ne!(other.id(), b.id());
         let forged = Block { header: other, ..b };
         assert!(!forged.verify_signature());
+    }
+
+    fn two_proposals(key: &Keypair) -> (Block, Block) {
+        let g = Block::genesis("c", 0, Hash::ZERO, key.public());
+        let mut header = g.header.clone();
+        header.height = 1;
+        header.round = 1;
+        header.parent = g.id();
+        header.proposer = key.public();
+        let a = Block::sign(header.clone(), Certificate::Genesis, vec![], key);
+        header.time_ms = 7;
+        let b = Block::sign(header, Certificate::Genesis, vec![], key);
+        (a, b)
+    }
+
+    #[test]
+    fn evidence_verifies_only_when_it_proves_misbehaviour() {
+        let key = Keypair::from_seed(&[1; 32]);
+        let set = ValidatorSet::equal(&[key.public()]);
+        let (a, b) = two_proposals(&key);
+        let ev = |a: &Block, b: &Block| Evidence::DoubleProposal {
+            a: a.header.clone(),
+            sig_a: a.signature,
+            b: b.header.clone(),
+            sig_b: b.signature,
+        };
+        assert_eq!(ev(&a, &b).verify("c", &set), Ok(()));
+        assert_eq!(ev(&a, &b).kind(), "double_proposal");
+        assert!(ev(&a, &a).verify("c", &set).unwrap_err().contains("same block"));
+        assert!(ev(&a, &b).verify("other", &set).unwrap_err().contains("not for chain"));
+        let mut forged = b.clone();
+        forged.signature.0[0] ^= 1;
+        assert!(ev(&a, &forged).verify("c", &set).unwrap_err().contains("signature"));
+        let stranger = ValidatorSet::equal(&[Keypair::from_seed(&[9; 32]).public()]);
+        assert!(ev(&a, &b).verify("c", &stranger).unwrap_err().contains("not a validator"));
+
+        let vote = |blk: &Block| {
+            let d = VoteData::for_block(blk);
+            (d, key.sign(Domain::Vote, "c", &d.signing_body()))
+        };
+        let ((va, sa), (vb, sb)) = (vote(&a), vote(&b));
+        let dv = Evidence::DoubleVote { author: key.public(), a: va, sig_a: sa, b: vb, sig_b: sb };
+        assert_eq!(dv.verify("c", &set), Ok(()));
+        let same = Evidence::DoubleVote { author: key.public(), a: va, sig_a: sa, b: va, sig_b: sa };
+        assert!(same.verify("c", &set).unwrap_err().contains("same"));
+        let bad = Evidence::DoubleVote { author: key.public(), a: va, sig_a: sa, b: vb, sig_b: sa };
+        assert!(bad.verify("c", &set).unwrap_err().contains("signature"));
     }
 }
 

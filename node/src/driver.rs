@@ -21,6 +21,8 @@
 
 use crate::app::KvApp;
 use crate::committer::CommitJob;
+use crate::evidence::EvidenceReporter;
+use crate::faults::{Dest, FaultLayer, Outgoing};
 use crate::metrics::Metrics;
 use crate::network::{NetMsg, NetworkHandle};
 use crate::store::{ChainStore, StateSnapshot};
@@ -154,6 +156,10 @@ pub struct Driver {
     pub to_self: Sender<DriverEvent>,
     /// Network input (bounded; producers drop when full).
     pub inbox: Receiver<DriverEvent>,
+    /// Injected faults rewrite what leaves the node (`--fault`).
+    pub faults: Option<FaultLayer>,
+    /// Submits detected evidence as transactions (HotStuff mode).
+    pub evidence: Option<EvidenceReporter>,
     /// Execution results and control (unbounded; never dropped).
     pub internal: Receiver<DriverEvent>,
 }
@@ -259,17 +265,12 @@ impl Driver {
             Action::Send { to, msg } => {
                 self.flush_if_needed(st);
                 crash_point(&msg);
-                log_signed(&msg);
-                match self.peers.peer(&to) {
-                    Some(p) => self.net.send(p, &NetMsg::Consensus(msg)),
-                    None => warn!(to = %to.short(), "no network identity for validator"),
-                }
+                self.send(Dest::One(to), msg);
             }
             Action::Broadcast(msg) => {
                 self.flush_if_needed(st);
                 crash_point(&msg);
-                log_signed(&msg);
-                self.net.broadcast(&NetMsg::Consensus(msg));
+                self.send(Dest::All, msg);
             }
             Action::SetTimer { id, at } => {
                 st.timers.insert(id, at);
@@ -295,6 +296,9 @@ impl Driver {
                 if let Err(err) = self.store.save_evidence(&e) {
                     error!(error = %err, "cannot store evidence");
                 }
+                if let Some(r) = &mut self.evidence {
+                    r.report(&e);
+                }
             }
             Action::Invalid { from, reason } => {
                 debug!(from = %from.short(), %reason, "invalid consensus message");
@@ -315,6 +319,43 @@ impl Driver {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Sends a consensus message, through the fault layer if faults are
+    /// injected.
+    fn send(&mut self, dest: Dest, msg: ConsensusMsg) {
+        let Some(faults) = &mut self.faults else {
+            return self.deliver(Outgoing { dest, msg, delay: None });
+        };
+        let height = self.status.read().committed_height;
+        for o in faults.outgoing(dest, msg, height) {
+            self.deliver(o);
+        }
+    }
+
+    fn deliver(&self, o: Outgoing) {
+        log_signed(&o.msg);
+        let to = match o.dest {
+            Dest::All => None,
+            Dest::One(v) => match self.peers.peer(&v) {
+                Some(p) => Some(p),
+                None => return warn!(to = %v.short(), "no network identity for validator"),
+            },
+        };
+        let (net, msg) = (self.net.clone(), NetMsg::Consensus(o.msg));
+        let send = move || match to {
+            Some(p) => net.send(p, &msg),
+            None => net.broadcast(&msg),
+        };
+        match o.delay {
+            None => send(),
+            Some(d) => {
+                self.runtime.spawn(async move {
+                    tokio::time::sleep(d).await;
+                    send();
+                });
             }
         }
     }

@@ -5,6 +5,9 @@
 //! - [`network`]: libp2p networking.
 //! - [`driver`]: runs the consensus engine, executes its actions.
 //! - [`committer`]: executes committed blocks and makes them durable.
+//! - [`evidence`]: detected misbehaviour submitted to the chain.
+//! - [`faults`]: Byzantine fault injection (`--fault`), between the engine
+//!   and the network.
 //! - [`snapshot`]: state snapshots cut into chunks for the network, and
 //!   put back together.
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket, and its client.
@@ -14,6 +17,8 @@
 pub mod app;
 pub mod committer;
 pub mod driver;
+pub mod evidence;
+pub mod faults;
 pub mod metrics;
 pub mod network;
 pub mod node;

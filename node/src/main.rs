@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use phalanx_config::{Home, LogFormat, NodeConfig};
 use phalanx_crypto::{Keypair, PublicKey, keyfile};
 use phalanx_node::app::{Op, Transaction};
+use phalanx_node::faults::FaultPlan;
 use phalanx_node::rpc::client::{CallError, RpcClient};
 use phalanx_node::testnet_gen::{self, TestnetSpec};
 use serde_json::{Value, json};
@@ -150,6 +151,16 @@ struct StartArgs {
     /// Log level or filter, e.g. info or phalanx_consensus=debug (overrides node.toml; RUST_LOG wins over both).
     #[arg(long)]
     log_level: Option<String>,
+    /// Make this validator misbehave, for testnets only (repeatable; replaces
+    /// node.toml's [faults] kinds): equivocate, double-vote, withhold,
+    /// bad-signature, invalid-block, stale-proposal, delay=MS, drop=P,
+    /// amnesia, tx-flood=RATE.
+    #[arg(long = "fault", value_name = "KIND[=PARAM]")]
+    faults: Vec<String>,
+    /// The committed height from which the faults act (replaces node.toml's
+    /// [faults] from_height).
+    #[arg(long, value_name = "H")]
+    fault_from_height: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -317,10 +328,15 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         None => loaded.node.log.format,
     };
     let level = a.log_level.unwrap_or_else(|| loaded.node.log.level.clone());
+    let names = if a.faults.is_empty() { loaded.node.faults.kinds.clone() } else { a.faults };
+    let faults = FaultPlan {
+        faults: phalanx_config::parse_faults(&names).map_err(|e| anyhow::anyhow!("--fault: {e}"))?,
+        from_height: a.fault_from_height.unwrap_or(loaded.node.faults.from_height),
+    };
     init_logging(format, &level)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("phalanx-rt").build()?;
     rt.block_on(async move {
-        let node = phalanx_node::node::start(loaded, Vec::new()).await?;
+        let node = phalanx_node::node::start(loaded, faults).await?;
         wait_for_signal().await;
         tracing::info!("shutting down");
         node.stop().await;

@@ -14,6 +14,8 @@
 use crate::app::KvApp;
 use crate::committer::{ChainTip, Committer, Waiters};
 use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, EngineRequests, INBOX, PeerMap};
+use crate::evidence::EvidenceReporter;
+use crate::faults::{FaultLayer, FaultPlan};
 use crate::metrics::Metrics;
 use crate::network::{self, InboundHandler, NetConfig, NetMsg, NetworkHandle};
 use crate::rpc::{self, RpcContext};
@@ -23,13 +25,13 @@ use bytes::Bytes;
 use crossbeam_channel::Sender;
 use libp2p::PeerId;
 use parking_lot::RwLock;
-use phalanx_config::{Loaded, Protocol};
+use phalanx_config::{Fault, Loaded, Protocol};
 use phalanx_consensus::engine::{ConsensusMsg, Engine, EngineStatus, Input, SyncRequest, SyncResponse};
 use phalanx_consensus::hotstuff::{EngineConfig, HotStuff, serve_sync};
 use phalanx_consensus::raft::{Raft, RaftConfig};
 use phalanx_consensus::smr::PayloadVerifier;
 use phalanx_consensus::types::{Block, Validator, ValidatorSet};
-use phalanx_mempool::{MempoolConfig, SharedMempool};
+use phalanx_mempool::{MempoolConfig, Rejection, SharedMempool};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,12 +108,25 @@ impl InboundHandler for Inbound {
     fn transactions(&self, from: PeerId, txs: Vec<Bytes>) {
         let (mempool, app, store, metrics) =
             (self.mempool.clone(), self.app.clone(), self.store.clone(), self.metrics.clone());
+        let validator = self.peers.validator(&from);
         tokio::task::spawn_blocking(move || {
             let checker = app.checker(store.as_state());
             for tx in txs {
                 if let Err(r) = mempool.add(tx, &checker) {
                     metrics.tx_rejected(r.kind());
                     debug!(peer = %from, reason = %r, "gossiped transaction refused");
+                    // A peer's mempool admitted it: an honest peer never
+                    // forwards one that no node could admit.
+                    let forged = matches!(
+                        r,
+                        Rejection::Malformed(_)
+                            | Rejection::BadSignature
+                            | Rejection::WrongChain { .. }
+                            | Rejection::TooLarge { .. }
+                    );
+                    if let (true, Some(v)) = (forged, validator) {
+                        metrics.invalid_message(&v.to_hex());
+                    }
                 }
             }
             metrics.mempool(mempool.len(), mempool.bytes());
@@ -155,7 +170,7 @@ pub fn open_store(loaded: &Loaded) -> anyhow::Result<(Arc<SledStore>, Block)> {
 }
 
 /// Starts a validator from a loaded home. Returns once everything runs.
-pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<RunningNode> {
+pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningNode> {
     let genesis = loaded.genesis.clone();
     let cfg = loaded.node.clone();
     if genesis.consensus.protocol == Protocol::Pbft {
@@ -168,11 +183,32 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
             "this binary was built with the consensus crate's unsafe-test-hooks feature (a workspace test build); do not run it as a production validator"
         );
     }
+    if !faults.is_empty() {
+        tracing::warn!(
+            faults = ?faults.names(),
+            from_height = faults.from_height,
+            "FAULT INJECTION: this validator will misbehave on purpose; never run it on a chain that matters"
+        );
+        if genesis.consensus.protocol == Protocol::Raft {
+            let byzantine: Vec<String> = faults
+                .faults
+                .iter()
+                .filter(|f| !matches!(f, Fault::Delay(_) | Fault::Drop(_) | Fault::Amnesia | Fault::TxFlood(_)))
+                .map(|f| f.to_string())
+                .collect();
+            if !byzantine.is_empty() {
+                tracing::warn!(faults = ?byzantine, "raft mode tolerates crash faults only; these Byzantine faults act on HotStuff messages and have no effect here");
+            }
+        }
+    }
     let (store, genesis_block) = open_store(&loaded)?;
     let store: Arc<dyn ChainStore> = store;
-    let app = Arc::new(KvApp::new(genesis.chain_id.clone(), genesis.consensus.tx_max_bytes as usize));
     let validators =
         ValidatorSet::new(genesis.validators.iter().map(|v| Validator { id: v.pub_key, power: v.power }).collect())?;
+    let app = Arc::new(
+        KvApp::new(genesis.chain_id.clone(), genesis.consensus.tx_max_bytes as usize)
+            .with_validators(validators.clone()),
+    );
     let peers = PeerMap::new(genesis.validators.iter().map(|v| (v.pub_key, network::peer_id_of(&v.node_key))));
     let metrics = Arc::new(Metrics::new());
     let mempool = SharedMempool::new(MempoolConfig {
@@ -213,6 +249,13 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
 
     let mut recovery = store.recovery(EXECUTED_KEEP)?;
     recovery.membership = crate::app::raft_config(store.as_state());
+    if faults.has(Fault::Amnesia)
+        && recovery.committed.block.height() >= faults.from_height
+        && recovery.safety.is_some()
+    {
+        tracing::warn!("fault amnesia: starting without the persisted safety state (last voted round, lock)");
+        recovery.safety = None;
+    }
     let tip_block = recovery.committed.block.clone();
     let tip = Arc::new(RwLock::new(ChainTip {
         height: tip_block.height(),
@@ -239,6 +282,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
     };
     let committer = std::thread::Builder::new().name("committer".into()).spawn(move || committer.run(commit_rx))?;
 
+    let (validators_for_faults, genesis_for_faults) = (validators.clone(), genesis_block.clone());
     let engine: Box<dyn Engine> = match genesis.consensus.protocol {
         Protocol::Raft => {
             let mut cfg = RaftConfig::new(
@@ -271,6 +315,27 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         }
     };
     let peers_for_rpc = peers.clone();
+    let (fault_layer, evidence) = match genesis.consensus.protocol {
+        Protocol::Raft => (None, None),
+        _ => (
+            Some(FaultLayer::new(
+                faults.clone(),
+                loaded.validator_key.clone(),
+                genesis.chain_id.clone(),
+                &validators_for_faults,
+                genesis_for_faults,
+            ))
+            .filter(|_| !faults.is_empty()),
+            Some(EvidenceReporter::new(
+                loaded.validator_key.clone(),
+                genesis.chain_id.clone(),
+                app.clone(),
+                store.clone(),
+                mempool.clone(),
+                net.clone(),
+            )),
+        ),
+    };
     let driver = Driver {
         engine,
         store: store.clone(),
@@ -286,6 +351,8 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         to_self: internal_tx.clone(),
         inbox: driver_rx,
         internal: internal_rx,
+        faults: fault_layer,
+        evidence,
     };
     let first = Input::Restored(Box::new(recovery));
     let driver = std::thread::Builder::new().name("consensus".into()).spawn(move || driver.run(first))?;
@@ -295,6 +362,10 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         tokio::spawn(gossip(gossip_rx, net.clone(), shutdown_rx.clone()));
     }
     tokio::spawn(watch_peers(net.clone(), metrics.clone(), shutdown_rx.clone()));
+    if let Some(rate) = faults.tx_flood() {
+        let flood = TxFlood { rate, from_height: faults.from_height, chain_id: genesis.chain_id.clone() };
+        tokio::spawn(flood.run(net.clone(), tip.clone(), shutdown_rx.clone()));
+    }
     if !cfg.metrics.listen_addr.is_empty() {
         let addr = parse_addr(&cfg.metrics.listen_addr, "metrics.listen_addr")?;
         crate::metrics::serve(addr, metrics.clone(), shutdown_rx.clone()).await?;
@@ -315,7 +386,7 @@ pub async fn start(loaded: Loaded, faults: Vec<String>) -> anyhow::Result<Runnin
         net,
         metrics,
         commit_timeout: Duration::from_millis(cfg.rpc.commit_timeout_ms),
-        faults,
+        faults: faults.names(),
         rpc_addr,
         p2p_addr,
         reads,
@@ -354,6 +425,47 @@ async fn gossip(mut rx: mpsc::Receiver<Bytes>, net: NetworkHandle, mut shutdown:
             }
         }
         net.broadcast(&NetMsg::Txs(batch));
+    }
+}
+
+/// The `tx-flood=RATE` fault: gossips RATE transactions per second that
+/// decode but carry invalid signatures, in batches every 100 ms.
+struct TxFlood {
+    rate: u64,
+    from_height: u64,
+    chain_id: String,
+}
+
+impl TxFlood {
+    async fn run(self, net: NetworkHandle, tip: Arc<RwLock<ChainTip>>, mut shutdown: watch::Receiver<bool>) {
+        use crate::app::{Op, SignedTx, Transaction};
+        let sender = phalanx_crypto::Keypair::generate().public();
+        let per_batch = self.rate.div_ceil(10);
+        let mut nonce = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        warn!(rate = self.rate, "fault tx-flood: gossiping invalid transactions");
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if tip.read().height < self.from_height {
+                continue;
+            }
+            let batch = (0..per_batch)
+                .map(|_| {
+                    nonce += 1;
+                    let tx = Transaction {
+                        chain_id: self.chain_id.clone(),
+                        sender,
+                        nonce,
+                        op: Op::Put { key: b"flood".to_vec(), value: nonce.to_be_bytes().to_vec() },
+                    };
+                    Bytes::from(SignedTx { tx, signature: phalanx_crypto::Signature([0xAB; 64]) }.encode())
+                })
+                .collect();
+            net.broadcast(&NetMsg::Txs(batch));
+        }
     }
 }
 

@@ -819,3 +819,47 @@ async fn raft_follower_behind_the_compacted_log_catches_up_through_a_snapshot() 
         assert_eq!(a["result_app_hash"], b["result_app_hash"], "height {h}");
     }
 }
+
+/// Issue 5, shown 4: a validator told to equivocate (in its node.toml's
+/// [faults]) signs two blocks for each round it leads; honest validators
+/// that see both (directly, or when the hidden one arrives by sync) submit
+/// the pair as evidence, a block records it, and every honest validator
+/// then serves it over `evidence` and counts it in `status`, while the
+/// honest chains keep committing and agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocating_validator_is_recorded_as_evidence_on_every_honest_node() {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::generate(bin(), 4, &[]).expect("generate testnet");
+    log_env(&mut c);
+    let toml = c.nodes[1].home.join("config/node.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("\nkinds = []\n"), "node.toml lists [faults] kinds:\n{text}");
+    std::fs::write(&toml, text.replace("\nkinds = []\n", "\nkinds = [\"equivocate\"]\n")).unwrap();
+    c.start_all().expect("start");
+    c.wait_height(0, 1, DEADLINE).await.expect("first block");
+    let status = c.call(1, "status", Value::Null).await.unwrap();
+    assert_eq!(status["node_info"]["faults"], json!(["equivocate"]));
+    let culprit = status["node_info"]["validator"].as_str().unwrap().to_owned();
+    assert!(c.log(1).contains("FAULT INJECTION"), "a faulty node says so at start");
+
+    let honest = [0, 2, 3];
+    let c = &c;
+    for &i in &honest {
+        let culprit = &culprit;
+        c.wait_for(DEADLINE, &format!("node{i} to hold committed evidence against node1"), &[i, 1], || async move {
+            let r = c.call(i, "evidence", Value::Null).await.ok()?;
+            r["evidence"]
+                .as_array()?
+                .iter()
+                .find(|e| e["culprit"] == culprit.as_str() && e["height"].is_u64())
+                .map(|e| e["kind"].clone())
+        })
+        .await
+        .unwrap();
+        let s = c.call(i, "status", Value::Null).await.unwrap();
+        assert!(s["evidence"]["by_culprit"][culprit].as_u64() >= Some(1), "status counts it: {s}");
+    }
+    let before = c.height(0).await.unwrap();
+    c.wait_height(0, before + 3, DEADLINE).await.expect("the honest validators keep committing");
+    assert_same_chain(c, &honest).await;
+}

@@ -768,6 +768,12 @@ impl HotStuff {
         let blocks = self.verified_sync_blocks(from, &target, resp, out);
         let mut last_height = None;
         for b in blocks {
+            if b.round() + PROPOSALS_KEEP >= self.pacemaker.round() {
+                // A fetched block is a signed proposal too: one that differs
+                // from the proposal we received for its round exposes an
+                // equivocating leader that showed us only one of its blocks.
+                self.note_proposal(&b, out);
+            }
             if b.height() <= self.tree.root_height() {
                 continue;
             }

@@ -500,6 +500,30 @@ fn missing_parent_is_synced_then_voted() {
     assert!(matches!(&out[3], Action::Send { to, .. } if *to == net.id(3)));
 }
 
+/// A leader that shows each half of the validators a different block is
+/// exposed when the block it hid from us arrives by sync: the block we
+/// fetch is a second signed proposal for the round we voted in.
+#[test]
+fn equivocation_seen_only_through_sync_yields_evidence() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
+    let b1x = net.block(&net.genesis, &net.gqc(), 1, vec![Tx::from_static(b"x")]);
+    deliver(&mut e, 10, net.id(1), proposal(&b1x, None));
+    // The others certified b1 and built on it.
+    let q1 = net.qc(&b1, &[1, 2, 3]);
+    let b2 = net.block(&b1, &q1, 2, vec![]);
+    deliver(&mut e, 20, net.id(2), proposal(&b2, None));
+    let resp = SyncResponse { blocks: vec![b1.clone()], last_cert: None };
+    let out = step(&mut e, 30, Input::Synced { from: net.id(2), response: resp });
+    assert!(
+        matches!(&out[0], Action::Evidence(Evidence::DoubleProposal { a, b, .. })
+            if a.id() == b1x.id() && b.id() == b1.id() && a.proposer == net.id(1)),
+        "{out:?}"
+    );
+    assert!(out.contains(&Action::PersistBlock(b1)), "the certified block is still taken: {out:?}");
+}
+
 /// Synced blocks with a forged certificate are refused and not stored.
 #[test]
 fn synced_block_with_forged_qc_is_refused() {

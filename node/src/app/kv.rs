@@ -4,7 +4,11 @@
 //! - `k/<key>`: the value of a user key;
 //! - `a/<32-byte public key>`: an [`Account`] (balance and next nonce);
 //! - `c/raft`: the latest committed Raft configuration entry, so that a
-//!   state snapshot carries the membership it was taken under.
+//!   state snapshot carries the membership it was taken under;
+//! - `e/n`: how many pieces of evidence are recorded; `e/#<8-byte index>`:
+//!   each one, a [`RecordedEvidence`], in commit order; `e/k/<culprit,
+//!   round, kind>`: marks misbehaviour already recorded, so a second report
+//!   of it fails.
 //!
 //! Rules:
 //! - admission (mempool) and proposal checks are stateless except for the
@@ -24,7 +28,7 @@ use super::sigcache::SigCache;
 use super::tx::{MAX_KEY_BYTES, Op, SignedTx};
 use phalanx_consensus::raft::{CONFIG_TX_PREFIX, Membership, is_config_tx};
 use phalanx_consensus::smr::{Execution, PayloadVerifier, StateMachine, StateView, TxOutcome};
-use phalanx_consensus::types::{Block, Height, Tx};
+use phalanx_consensus::types::{Block, Evidence, Height, Tx, ValidatorSet};
 use phalanx_crypto::{Hash, Hasher, PublicKey, SignedMessage, codec, verify_batch};
 use phalanx_mempool::{Rejection, TxChecker, TxInfo};
 use serde::{Deserialize, Serialize};
@@ -40,12 +44,17 @@ pub mod codes {
     pub const BAD_NONCE: u32 = 4;
     pub const TOO_LARGE: u32 = 5;
     pub const INSUFFICIENT_FUNDS: u32 = 10;
+    /// The evidence does not prove misbehaviour, or is already recorded.
+    pub const BAD_EVIDENCE: u32 = 11;
 }
 
 const KEY_PREFIX: &[u8] = b"k/";
 /// The state key holding the latest committed Raft configuration.
 pub const RAFT_CONFIG_KEY: &[u8] = b"c/raft";
 const ACCOUNT_PREFIX: &[u8] = b"a/";
+const EVIDENCE_COUNT_KEY: &[u8] = b"e/n";
+const EVIDENCE_ITEM_PREFIX: &[u8] = b"e/#";
+const EVIDENCE_SEEN_PREFIX: &[u8] = b"e/k/";
 const SIG_CACHE_CAPACITY: usize = 262_144;
 
 /// An account's balance and the nonce its next transaction must carry.
@@ -87,6 +96,35 @@ pub fn account_nonces(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<(PublicKey, u64)> {
         .collect()
 }
 
+/// Evidence of misbehaviour as the chain recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvidence {
+    /// The height of the block that carried it.
+    pub height: Height,
+    /// The account that submitted it (the validator that detected it).
+    pub reporter: PublicKey,
+    pub evidence: Evidence,
+}
+
+/// Every piece of evidence committed so far, in commit order.
+pub fn committed_evidence(state: &dyn StateView) -> Vec<RecordedEvidence> {
+    let n: u64 = state.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
+    (0..n).filter_map(|i| state.get(&evidence_item_key(i)).and_then(|b| codec::decode(&b).ok())).collect()
+}
+
+fn evidence_item_key(i: u64) -> Vec<u8> {
+    [EVIDENCE_ITEM_PREFIX, &i.to_be_bytes()].concat()
+}
+
+/// One misbehaviour, whoever reports it: culprit, round and kind.
+fn evidence_seen_key(e: &Evidence) -> Vec<u8> {
+    let kind: u8 = match e {
+        Evidence::DoubleProposal { .. } => 0,
+        Evidence::DoubleVote { .. } => 1,
+    };
+    [EVIDENCE_SEEN_PREFIX, e.culprit().as_bytes(), &e.round().to_be_bytes(), &[kind]].concat()
+}
+
 /// Reads a user key.
 pub fn value(state: &dyn StateView, key: &[u8]) -> Option<Vec<u8>> {
     state.get(&value_key(key))
@@ -97,11 +135,19 @@ pub struct KvApp {
     chain_id: String,
     tx_max_bytes: usize,
     verified: SigCache,
+    /// Whose misbehaviour evidence may accuse (`None`: evidence is refused).
+    validators: Option<ValidatorSet>,
 }
 
 impl KvApp {
     pub fn new(chain_id: String, tx_max_bytes: usize) -> KvApp {
-        KvApp { chain_id, tx_max_bytes, verified: SigCache::new(SIG_CACHE_CAPACITY) }
+        KvApp { chain_id, tx_max_bytes, verified: SigCache::new(SIG_CACHE_CAPACITY), validators: None }
+    }
+
+    /// Accepts evidence against members of `validators`.
+    pub fn with_validators(mut self, validators: ValidatorSet) -> KvApp {
+        self.validators = Some(validators);
+        self
     }
 
     /// The initial state for `accounts` and its application hash.
@@ -145,6 +191,12 @@ impl KvApp {
             Op::Put { key, .. } | Op::Delete { key } if key.is_empty() || key.len() > MAX_KEY_BYTES => {
                 Err(Rejection::Malformed(format!("key must be 1 to {MAX_KEY_BYTES} bytes, got {}", key.len())))
             }
+            Op::Evidence(e) => {
+                let Some(validators) = &self.validators else {
+                    return Err(Rejection::Malformed("this chain records no evidence".into()));
+                };
+                e.verify(&self.chain_id, validators).map_err(|why| Rejection::Malformed(format!("evidence: {why}")))
+            }
             _ => Ok(()),
         }
     }
@@ -170,7 +222,7 @@ impl KvApp {
         SignedTx::decode(bytes).ok().map(|s| (s.tx.sender, s.tx.nonce))
     }
 
-    fn apply(&self, ov: &mut Overlay<'_>, bytes: &[u8]) -> TxOutcome {
+    fn apply(&self, ov: &mut Overlay<'_>, height: Height, bytes: &[u8]) -> TxOutcome {
         if let Some(config) = bytes.strip_prefix(CONFIG_TX_PREFIX) {
             // A Raft configuration entry: consensus acted on it; the state
             // records it so that a state snapshot carries the configuration
@@ -211,6 +263,7 @@ impl KvApp {
                 }
                 TxOutcome::ok()
             }
+            Op::Evidence(evidence) => record_evidence(ov, height, sender, *evidence),
         };
         ov.put(account_key(&sender), Some(codec::encode(&acct)));
         outcome
@@ -265,11 +318,30 @@ impl StateMachine for KvApp {
 
     fn execute(&self, state: &dyn StateView, prev_app_hash: &Hash, block: &Block) -> Execution {
         let mut ov = Overlay { base: state, writes: BTreeMap::new() };
-        let outcomes = block.txs.iter().map(|t| self.apply(&mut ov, t)).collect();
+        let outcomes = block.txs.iter().map(|t| self.apply(&mut ov, block.height(), t)).collect();
         let mut exec = Execution { writes: ov.writes, outcomes, app_hash: Hash::ZERO };
         exec.app_hash = KvApp::app_hash(prev_app_hash, block.height(), &exec);
         exec
     }
+}
+
+/// Records verified evidence once per misbehaviour (culprit, round, kind).
+fn record_evidence(ov: &mut Overlay<'_>, height: Height, reporter: PublicKey, evidence: Evidence) -> TxOutcome {
+    let seen = evidence_seen_key(&evidence);
+    if ov.get(&seen).is_some() {
+        let log = format!(
+            "{} evidence against {} for round {} is already recorded",
+            evidence.kind(),
+            evidence.culprit().short(),
+            evidence.round()
+        );
+        return TxOutcome { code: codes::BAD_EVIDENCE, log };
+    }
+    let n: u64 = ov.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
+    ov.put(seen, Some(codec::encode(&n)));
+    ov.put(evidence_item_key(n), Some(codec::encode(&RecordedEvidence { height, reporter, evidence })));
+    ov.put(EVIDENCE_COUNT_KEY.to_vec(), Some(codec::encode(&(n + 1))));
+    TxOutcome::ok()
 }
 
 /// The mempool's view of the application: admission checks against the
@@ -381,6 +453,61 @@ mod tests {
         assert_eq!(value(&state, b"y"), Some(b"2".to_vec()));
         assert_eq!(account(&state, &a.public()), Account { balance: 70, nonce: 4 });
         assert_eq!(account(&state, &b.public()), Account { balance: 30, nonce: 0 });
+    }
+
+    /// A double vote by validator `v` in `round`.
+    fn double_vote(v: &Keypair, round: u64) -> Evidence {
+        use phalanx_consensus::types::VoteData;
+        use phalanx_crypto::Domain;
+        let data = |tag: &[u8]| VoteData {
+            block_id: Hash::digest(tag),
+            round,
+            height: 1,
+            parent_id: Hash::ZERO,
+            parent_round: 0,
+        };
+        let (a, b) = (data(b"a"), data(b"b"));
+        let sign = |d: &VoteData| v.sign(Domain::Vote, CHAIN, &d.signing_body());
+        Evidence::DoubleVote { author: v.public(), a, sig_a: sign(&a), b, sig_b: sign(&b) }
+    }
+
+    /// Evidence is checked on admission, recorded once per misbehaviour in
+    /// commit order, and readable by every replica from the state.
+    #[test]
+    fn evidence_is_verified_and_recorded_once() {
+        let (culprit, r1, r2) = (key(7), key(1), key(2));
+        let app = app().with_validators(ValidatorSet::equal(&[culprit.public(), r1.public()]));
+        let ev = double_vote(&culprit, 5);
+        let mut state = BTreeMap::new();
+        let exec = app.execute(
+            &state,
+            &Hash::ZERO,
+            &block(vec![
+                tx(&r1, 0, Op::Evidence(Box::new(ev.clone()))),
+                tx(&r2, 0, Op::Evidence(Box::new(ev.clone()))),
+            ]),
+        );
+        assert_eq!(exec.outcomes[0].code, codes::OK);
+        assert_eq!(exec.outcomes[1].code, codes::BAD_EVIDENCE, "{:?}", exec.outcomes[1]);
+        assert!(exec.outcomes[1].log.contains("already recorded"));
+        apply_writes(&mut state, &exec);
+        assert_eq!(
+            committed_evidence(&state),
+            vec![RecordedEvidence { height: 1, reporter: r1.public(), evidence: ev }]
+        );
+
+        // Admission refuses evidence that proves nothing, or accuses a non-validator.
+        let stranger = double_vote(&key(9), 5);
+        let err = app.check_tx(&state, &tx(&r1, 1, Op::Evidence(Box::new(stranger)))).unwrap_err();
+        assert!(err.to_string().contains("not a validator"), "{err}");
+        let Evidence::DoubleVote { author, a, sig_a, .. } = double_vote(&culprit, 6) else { unreachable!() };
+        let same = Evidence::DoubleVote { author, a, sig_a, b: a, sig_b: sig_a };
+        assert!(app.check_tx(&state, &tx(&r1, 1, Op::Evidence(Box::new(same)))).is_err());
+        assert!(
+            KvApp::new(CHAIN.into(), 1024)
+                .check_tx(&state, &tx(&r1, 1, Op::Evidence(Box::new(double_vote(&culprit, 7)))))
+                .is_err()
+        );
     }
 
     /// A replayed transaction (same nonce again) fails and changes nothing.

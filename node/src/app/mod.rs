@@ -10,5 +10,7 @@ pub mod kv;
 pub mod sigcache;
 pub mod tx;
 
-pub use kv::{Account, KvApp, KvChecker, account, account_nonces, codes, raft_config, value};
+pub use kv::{
+    Account, KvApp, KvChecker, RecordedEvidence, account, account_nonces, codes, committed_evidence, raft_config, value,
+};
 pub use tx::{Op, SignedTx, Transaction};

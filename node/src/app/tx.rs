@@ -8,6 +8,7 @@
 //! Nonces are per sender and must equal the account's next nonce when the
 //! transaction executes, so a replayed transaction always fails.
 
+use phalanx_consensus::types::Evidence;
 use phalanx_crypto::{Domain, Hash, Keypair, PublicKey, Signature, codec};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,11 @@ pub enum Op {
     Delete { key: Vec<u8> },
     /// Move `amount` from the sender's balance to `to`'s.
     Transfer { to: PublicKey, amount: u64 },
+    /// Record proof that a validator signed two conflicting consensus
+    /// messages. Validators submit this when they detect misbehaviour; once
+    /// committed, every replica holds the evidence in its state. The same
+    /// misbehaviour is recorded once; a second report fails without effect.
+    Evidence(Box<Evidence>),
 }
 
 /// The signed part of a transaction.
@@ -91,6 +97,9 @@ pub fn describe(stx: &SignedTx) -> serde_json::Value {
         Op::Put { key, value } => serde_json::json!({ "put": { "key": show_bytes(key), "value": show_bytes(value) } }),
         Op::Delete { key } => serde_json::json!({ "delete": { "key": show_bytes(key) } }),
         Op::Transfer { to, amount } => serde_json::json!({ "transfer": { "to": to.to_hex(), "amount": amount } }),
+        Op::Evidence(e) => serde_json::json!({ "evidence": {
+            "kind": e.kind(), "culprit": e.culprit().to_hex(), "round": e.round(),
+        } }),
     };
     serde_json::json!({
         "chain_id": stx.tx.chain_id,

@@ -429,6 +429,7 @@ impl RpcContext {
             },
             "consensus": consensus,
             "mempool": { "size": self.mempool.len(), "bytes": self.mempool.bytes() },
+            "evidence": self.evidence_summary(),
         }))
     }
 
@@ -586,35 +587,68 @@ impl RpcContext {
         Ok(json!({ "validators": vs, "total_power": total, "quorum_power": total * 2 / 3 + 1 }))
     }
 
-    fn evidence(&self) -> RpcResult {
-        let list = self.store.evidence().map_err(unavailable)?;
-        let items: Vec<Value> = list
-            .iter()
-            .map(|e| {
-                json!({
-                    "culprit": e.culprit().to_hex(),
-                    "round": e.round(),
-                    "kind": match e { Evidence::DoubleProposal { .. } => "double_proposal", Evidence::DoubleVote { .. } => "double_vote" },
-                    "evidence": serde_json::to_value(e).unwrap_or(Value::Null),
-                })
+    /// Evidence the chain recorded (with the height of the block that
+    /// carried it), then evidence this node detected that no block carries
+    /// yet (`height` null).
+    fn evidence_items(&self) -> Result<Vec<Value>, ErrorObjectOwned> {
+        let committed = crate::app::committed_evidence(self.store.as_state());
+        let local = self.store.evidence().map_err(unavailable)?;
+        let same =
+            |a: &Evidence, b: &Evidence| a.culprit() == b.culprit() && a.round() == b.round() && a.kind() == b.kind();
+        let item = |e: &Evidence, height: Option<u64>, reporter: Option<String>| {
+            json!({
+                "kind": e.kind(),
+                "culprit": e.culprit().to_hex(),
+                "round": e.round(),
+                "height": height,
+                "reporter": reporter,
+                "evidence": serde_json::to_value(e).unwrap_or(Value::Null),
             })
-            .collect();
+        };
+        let mut items: Vec<Value> =
+            committed.iter().map(|r| item(&r.evidence, Some(r.height), Some(r.reporter.to_hex()))).collect();
+        for e in local.iter().filter(|e| !committed.iter().any(|r| same(&r.evidence, e))) {
+            items.push(item(e, None, None));
+        }
+        Ok(items)
+    }
+
+    fn evidence(&self) -> RpcResult {
+        let items = self.evidence_items()?;
         Ok(json!({ "count": items.len(), "evidence": items }))
+    }
+
+    /// How much evidence names each culprit.
+    fn evidence_summary(&self) -> Value {
+        let items = self.evidence_items().unwrap_or_default();
+        let mut by: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for i in &items {
+            *by.entry(i["culprit"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+        }
+        json!({ "count": items.len(), "by_culprit": by })
     }
 
     fn net_info(&self) -> RpcResult {
         let s = self.net.stats();
-        let names: std::collections::HashMap<String, &str> = self
+        let names: std::collections::HashMap<String, (&str, String)> = self
             .genesis
             .validators
             .iter()
-            .map(|v| (crate::network::peer_id_of(&v.node_key).to_string(), v.name.as_str()))
+            .map(|v| (crate::network::peer_id_of(&v.node_key).to_string(), (v.name.as_str(), v.pub_key.to_hex())))
             .collect();
         let peers: Vec<Value> = s
             .peers
             .read()
             .iter()
-            .map(|p| json!({ "peer_id": p.peer_id, "address": p.address, "validator": names.get(&p.peer_id) }))
+            .map(|p| {
+                let (name, key) = names.get(&p.peer_id).map(|(n, k)| (*n, k)).unzip();
+                json!({
+                    "peer_id": p.peer_id,
+                    "address": p.address,
+                    "validator": name,
+                    "invalid_messages": key.map(|k| self.metrics.invalid_message_count(k)),
+                })
+            })
             .collect();
         use std::sync::atomic::Ordering::Relaxed;
         Ok(json!({

@@ -5,8 +5,8 @@
 //! `scenario`.
 
 use super::collect::{BlockInfo, EvidenceItem, NodeChain, short};
-use super::stub::linearizability as lin;
 use super::workload::{OpKind, OpRecord, Outcome};
+use crate::linearizability as lin;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -243,7 +243,9 @@ pub fn linearizability(history: &[lin::Operation], checker: &lin::Checker) -> Ch
     let unknown = history.iter().filter(|o| o.outcome == lin::KvOutcome::Unknown).count();
     let reads = history.len() - puts;
     let details = json!({ "operations": history.len(), "puts": puts, "unknown_puts": unknown, "reads": reads });
-    match checker.check(history, &BTreeMap::new()) {
+    let (verdict, stats) = checker.check_with_stats(history, &BTreeMap::new());
+    let details = json!({ "counts": details, "search": stats });
+    match verdict {
         lin::Verdict::Linearizable => Check::pass(
             "linearizability",
             format!("{puts} puts ({unknown} without an answer) and {reads} reads form a linearizable history"),
@@ -252,7 +254,7 @@ pub fn linearizability(history: &[lin::Operation], checker: &lin::Checker) -> Ch
         lin::Verdict::NotLinearizable(v) => {
             let ops: Vec<&lin::Operation> = v.operations.iter().filter_map(|&i| history.get(i)).collect();
             let reason = format!("key {}: {}", v.key, v.message);
-            Check::fail("linearizability", reason, json!({ "violation": v, "operations": ops, "counts": details }))
+            Check::fail("linearizability", reason, json!({ "violation": v, "operations": ops, "stats": details }))
         }
         lin::Verdict::Inconclusive { key, reason } => Check::fail(
             "linearizability",

@@ -67,13 +67,13 @@ pub mod perturb;
 pub mod report;
 pub mod sampler;
 pub mod spec;
-mod stub;
 pub mod workload;
 
 pub use report::Report;
 pub use spec::{Scenario, SpecError};
 
 use crate::cluster::Cluster;
+use crate::linearizability as lin;
 use anyhow::{Context as _, bail};
 use checks::{Check, LivenessInput, StallWindow};
 use live::{QUICK, Shared};
@@ -85,7 +85,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stub::linearizability as lin;
 use workload::{Client, OpRecord};
 
 /// How long the nodes may take to commit their first block.

@@ -8,24 +8,10 @@
 //! is resolved when the action runs.
 
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use toml::Spanned;
-
-/// Fault kinds a node accepts with `phalanx start --fault KIND[=PARAM]`.
-pub const FAULT_KINDS: &[&str] = &[
-    "equivocate",
-    "double-vote",
-    "withhold",
-    "bad-signature",
-    "invalid-block",
-    "stale-proposal",
-    "delay=MS",
-    "drop=P",
-    "amnesia",
-    "tx-flood=RATE",
-];
 
 /// Fault kinds whose culprit must show up as evidence by default.
 pub const EVIDENT_FAULTS: &[&str] = &["equivocate", "double-vote"];
@@ -418,9 +404,7 @@ impl Validator<'_> {
             if !seen.insert(r.index) {
                 return Err(self.err(line, format!("node[{k}].index: node {} is described twice", r.index)));
             }
-            for f in &r.faults {
-                check_fault(f).map_err(|m| self.err(line, format!("node[{k}].faults: {m}")))?;
-            }
+            phalanx_config::parse_faults(&r.faults).map_err(|m| self.err(line, format!("node[{k}].faults: {m}")))?;
             nodes[r.index] = NodeSpec {
                 faults: r.faults.clone(),
                 from_height: r.from_height,
@@ -632,34 +616,4 @@ fn node_ref(v: &toml::Value, n: usize) -> Result<NodeRef, String> {
         toml::Value::String(s) => Ok(NodeRef::Named(s.clone())),
         other => Err(format!("{other} is not a node: give an index, \"leader\" or a name bound with `as`")),
     }
-}
-
-/// Checks one `--fault` value: a known kind, with a parameter exactly
-/// where the kind takes one.
-pub fn check_fault(f: &str) -> Result<(), String> {
-    let (kind, param) = match f.split_once('=') {
-        Some((k, p)) => (k, Some(p)),
-        None => (f, None),
-    };
-    let known = || format!("{f:?} is not a fault; the faults are {}", FAULT_KINDS.join(", "));
-    match (kind, param) {
-        ("delay", Some(p)) => p.parse::<u64>().map(|_| ()).map_err(|_| format!("{f:?}: delay takes milliseconds")),
-        ("drop", Some(p)) => match p.parse::<f64>() {
-            Ok(x) if (0.0..=1.0).contains(&x) => Ok(()),
-            _ => Err(format!("{f:?}: drop takes a probability from 0 to 1")),
-        },
-        ("tx-flood", Some(p)) => match p.parse::<f64>() {
-            Ok(x) if x > 0.0 => Ok(()),
-            _ => Err(format!("{f:?}: tx-flood takes transactions per second (> 0)")),
-        },
-        ("delay" | "drop" | "tx-flood", None) => Err(format!("{f:?} needs a parameter: {kind}=...")),
-        (k, None) if FAULT_KINDS.contains(&k) => Ok(()),
-        (k, Some(_)) if FAULT_KINDS.contains(&k) => Err(format!("{f:?}: {k} takes no parameter")),
-        _ => Err(known()),
-    }
-}
-
-/// The scenario's faults by node, for reports.
-pub fn faults_by_node(s: &Scenario) -> BTreeMap<usize, Vec<String>> {
-    (0..s.validators).filter(|&i| !s.nodes[i].faults.is_empty()).map(|i| (i, s.nodes[i].faults.clone())).collect()
 }
