@@ -447,3 +447,265 @@ pub fn evidence(
     };
     Check::pass("evidence", reason, details)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(height: u64, id: &str, txs: &[&str]) -> BlockInfo {
+        BlockInfo {
+            height,
+            id: id.into(),
+            app_hash: Some(format!("app-{id}")),
+            txs: txs.iter().map(|t| t.to_string()).collect(),
+            time_ms: 0,
+        }
+    }
+
+    fn chain(node: usize, blocks: Vec<BlockInfo>) -> NodeChain {
+        let base = blocks.first().map_or(1, |b| b.height);
+        let tip = blocks.last().map_or(0, |b| b.height);
+        NodeChain { node, base, tip, blocks, error: None }
+    }
+
+    fn abc(node: usize) -> NodeChain {
+        chain(node, vec![block(1, "aaaa", &["t1"]), block(2, "bbbb", &["t2", "t3"]), block(3, "cccc", &[])])
+    }
+
+    #[test]
+    fn safety_passes_on_identical_prefixes_of_different_length() {
+        let mut short = abc(2);
+        short.blocks.pop();
+        short.tip = 2;
+        let c = safety(&[abc(0), abc(1), short]);
+        assert!(c.passed, "{}", c.reason);
+        assert_eq!(c.details["heights_compared"], 3);
+    }
+
+    #[test]
+    fn safety_reports_the_first_height_with_different_blocks() {
+        let mut other = abc(3);
+        other.blocks[1].id = "dddd".into();
+        other.blocks[2].id = "eeee".into();
+        let c = safety(&[abc(0), other]);
+        assert!(!c.passed);
+        assert_eq!(c.reason, "node0 and node3 committed different blocks at height 2: bbbb vs dddd");
+    }
+
+    #[test]
+    fn safety_reports_different_app_hashes_for_the_same_block() {
+        let mut other = abc(1);
+        other.blocks[2].app_hash = Some("app-zzzz".into());
+        let c = safety(&[abc(0), other]);
+        assert!(!c.passed);
+        assert!(c.reason.contains("hold block cccc at height 3 but disagree on the app hash"), "{}", c.reason);
+    }
+
+    fn ack(hash: &str, height: u64) -> Acked {
+        Acked { hash: hash.into(), height, node: 1, client: 2, at_s: 3.25, what: "put k0".into() }
+    }
+
+    #[test]
+    fn durability_passes_when_every_ack_is_at_its_height_even_with_later_copies() {
+        let mut c0 = abc(0);
+        c0.blocks[2].txs.push("t1".into()); // proposed again later: no effect
+        let c = durability(&[ack("t1", 1), ack("t3", 2)], &[c0, abc(1)]);
+        assert!(c.passed, "{}", c.reason);
+    }
+
+    #[test]
+    fn durability_reports_a_missing_acknowledged_transaction() {
+        let c = durability(&[ack("t1", 1), ack("t9", 3)], &[abc(0), abc(1)]);
+        assert!(!c.passed);
+        assert!(
+            c.reason.starts_with(
+                "tx t9 (put k0 by client 2, acknowledged by node1 at height 3 at 3.2 s) is not in node0's chain (tip 3)"
+            ),
+            "{}",
+            c.reason
+        );
+        assert_eq!(c.details["problems"].as_array().unwrap().len(), 2, "missing on both nodes");
+    }
+
+    #[test]
+    fn durability_reports_a_transaction_at_another_height() {
+        let c = durability(&[ack("t2", 1)], &[abc(0)]);
+        assert!(!c.passed);
+        assert!(c.reason.ends_with("is at height 2 on node0"), "{}", c.reason);
+    }
+
+    #[test]
+    fn bank_detects_a_changed_sum() {
+        let genesis = vec![("a".to_owned(), 100), ("b".to_owned(), 50)];
+        let ok = bank(&genesis, &[(0, Ok(vec![120, 30])), (1, Ok(vec![0, 150]))]);
+        assert!(ok.passed, "{}", ok.reason);
+        let bad = bank(&genesis, &[(0, Ok(vec![120, 30])), (2, Ok(vec![120, 31]))]);
+        assert!(!bad.passed);
+        assert_eq!(bad.reason, "the 2 genesis accounts hold 151 on node2, not the genesis total 150 (+1)");
+        let unread = bank(&genesis, &[(3, Err("account aa: transport".into()))]);
+        assert!(!unread.passed && unread.reason.contains("node3"), "{}", unread.reason);
+    }
+
+    fn record(client: usize, op: OpKind, outcome: Outcome, invoke_us: u64, complete_us: u64) -> OpRecord {
+        OpRecord {
+            client,
+            seq: 0,
+            node: 0,
+            invoke_us,
+            complete_us,
+            op,
+            outcome,
+            tx_hash: Some("h".into()),
+            nonce: Some(0),
+        }
+    }
+
+    fn put(v: &str) -> OpKind {
+        OpKind::Put { key: "k0".into(), value: v.into() }
+    }
+
+    fn get() -> OpKind {
+        OpKind::Get { key: "k0".into() }
+    }
+
+    fn read(v: Option<&str>) -> Outcome {
+        Outcome::Read { value: v.map(str::to_owned), height: 1 }
+    }
+
+    #[test]
+    fn the_kv_history_keeps_what_may_have_happened_and_drops_definite_failures() {
+        let records = vec![
+            record(0, put("a"), Outcome::Committed { height: 1, code: 0 }, 0, 10),
+            record(0, put("b"), Outcome::Committed { height: 2, code: 4 }, 20, 30),
+            record(1, put("c"), Outcome::Rejected { code: 1009, message: "pending".into() }, 0, 1),
+            record(1, put("d"), Outcome::NotSent { reason: "refused".into() }, 2, 3),
+            record(2, put("e"), Outcome::Unknown { reason: "timeout".into() }, 5, 5_000),
+            record(3, get(), read(Some("a")), 40, 50),
+            record(3, get(), Outcome::Aborted { reason: "barrier".into() }, 60, 70),
+            record(3, OpKind::Transfer { to: 1, amount: 5 }, Outcome::Committed { height: 3, code: 0 }, 80, 90),
+        ];
+        let h = kv_history(&records);
+        let kinds: Vec<(&lin::KvOutcome, Option<u64>)> = h.iter().map(|o| (&o.outcome, o.complete_us)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (&lin::KvOutcome::PutOk, Some(10)),
+                (&lin::KvOutcome::Unknown, None),
+                (&lin::KvOutcome::GetOk(Some("a".into())), Some(50)),
+            ]
+        );
+    }
+
+    #[test]
+    fn linearizability_fails_on_a_stale_read() {
+        // put a, then put b acknowledged, then a read that still sees a.
+        let records = vec![
+            record(0, put("a"), Outcome::Committed { height: 1, code: 0 }, 0, 10),
+            record(0, put("b"), Outcome::Committed { height: 2, code: 0 }, 20, 30),
+            record(1, get(), read(Some("a")), 40, 50),
+        ];
+        let c = linearizability(&kv_history(&records), &lin::Checker::new());
+        assert!(!c.passed);
+        assert!(c.reason.starts_with("key k0: "), "{}", c.reason);
+        let ok = linearizability(&kv_history(&records[..2]), &lin::Checker::new());
+        assert!(ok.passed, "{}", ok.reason);
+    }
+
+    fn input<'a>(commits: &'a [(u64, u64)], from_s: f64, end_s: f64, exempt: &'a [(f64, f64)]) -> LivenessInput<'a> {
+        LivenessInput {
+            commits,
+            from_s,
+            from_label: "heal the partition".into(),
+            end_s,
+            bound_s: 5.0,
+            exempt,
+            final_heights: &[(0, Some(10)), (1, Some(10))],
+            target: 10,
+            settle_s: 30.0,
+        }
+    }
+
+    #[test]
+    fn liveness_passes_when_commits_resume_within_the_bound() {
+        let commits = [(1_000_000, 3), (12_500_000, 4), (14_000_000, 9), (16_000_000, 10)];
+        let c = liveness(&input(&commits, 10.0, 16.0, &[]));
+        assert!(c.passed, "{}", c.reason);
+        assert!(c.reason.starts_with("commits resumed 2.5 s after heal the partition at 10.0 s"), "{}", c.reason);
+    }
+
+    #[test]
+    fn liveness_fails_when_no_commit_follows_the_heal() {
+        let commits = [(1_000_000, 3)];
+        let c = liveness(&input(&commits, 10.0, 20.0, &[]));
+        assert!(!c.passed);
+        assert_eq!(
+            c.reason,
+            "no commit for 10.0 s after heal the partition at 10.0 s (bound 5 s), up to the end of the run at 20.0 s"
+        );
+    }
+
+    #[test]
+    fn liveness_fails_on_a_long_stall_later_but_not_inside_an_exempt_window() {
+        let commits = [(11_000_000, 4), (19_000_000, 5), (20_000_000, 10)];
+        let c = liveness(&input(&commits, 10.0, 20.0, &[]));
+        assert!(!c.passed);
+        assert_eq!(c.reason, "no commit for 8.0 s from 11.0 s (height 4) to 19.0 s (bound 5 s)");
+        let c = liveness(&input(&commits, 10.0, 20.0, &[(12.0, 18.0)]));
+        assert!(c.passed, "a stall the scenario requires does not count: {}", c.reason);
+    }
+
+    #[test]
+    fn liveness_fails_when_an_honest_node_does_not_catch_up() {
+        let commits = [(11_000_000, 10)];
+        let mut l = input(&commits, 10.0, 12.0, &[]);
+        let behind = [(0, Some(10)), (3, Some(7)), (2, None)];
+        l.final_heights = &behind;
+        let c = liveness(&l);
+        assert!(!c.passed);
+        assert_eq!(
+            c.reason,
+            "node3 reached height 7, node2 did not answer, not the height 10 every honest node had to reach within 30 s after the run"
+        );
+    }
+
+    #[test]
+    fn no_progress_detects_a_commit_while_a_partition_holds() {
+        let w = [StallWindow { from_s: 5.0, to_s: 12.0, label: "partition [0, 1] | [2, 3]".into() }];
+        let quiet = [(4_000_000, 30), (6_000_000, 31), (12_500_000, 32)];
+        let c = no_progress(&w, &quiet, 2.0);
+        assert!(c.passed, "a commit inside the grace is in flight: {}", c.reason);
+        assert!(c.reason.contains("height stayed 31"), "{}", c.reason);
+        let busy = [(4_000_000, 30), (8_000_000, 33)];
+        let c = no_progress(&w, &busy, 2.0);
+        assert!(!c.passed);
+        assert!(c.reason.starts_with("honest nodes committed up to height 33 between 8.0 s and 8.0 s"), "{}", c.reason);
+    }
+
+    fn item(culprit: &str, height: Option<u64>) -> EvidenceItem {
+        EvidenceItem { kind: "double_vote".into(), culprit: culprit.into(), round: Some(7), height }
+    }
+
+    #[test]
+    fn evidence_needs_committed_items_against_each_culprit_on_every_honest_node() {
+        let keys: Vec<String> = ["k0", "k1", "k2", "k3"].iter().map(|s| s.to_string()).collect();
+        let honest = [0, 2, 3];
+        let good = [
+            (0, Ok(vec![item("k1", Some(9))])),
+            (2, Ok(vec![item("k1", Some(9))])),
+            (3, Ok(vec![item("k1", Some(9))])),
+        ];
+        let c = evidence(&[1], &keys, &honest, &good);
+        assert!(c.passed, "{}", c.reason);
+        let local_only = [(0, Ok(vec![item("k1", Some(9))])), (2, Ok(vec![item("k1", None)]))];
+        let c = evidence(&[1], &keys, &honest, &local_only);
+        assert!(!c.passed);
+        assert_eq!(
+            c.reason,
+            "node2 holds no committed evidence against node1 (k1): 1 item(s) against it, none recorded in a block"
+        );
+        let framed = [(0, Ok(vec![item("k3", Some(4))]))];
+        let c = evidence(&[], &keys, &honest, &framed);
+        assert!(!c.passed);
+        assert_eq!(c.reason, "node0 holds double_vote evidence against honest node3");
+    }
+}

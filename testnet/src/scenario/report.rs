@@ -161,6 +161,7 @@ pub fn marks(events: &[Event], end_s: f64) -> (Vec<timeline::Marker>, Vec<timeli
     for (_, (from_s, label)) in open {
         spans.push(timeline::Span { from_s, to_s: end_s, label });
     }
+    spans.sort_by(|a, b| a.from_s.total_cmp(&b.from_s));
     (markers, spans)
 }
 
@@ -185,4 +186,56 @@ pub fn write(
     let svg = timeline::render_svg(&title, &commits, 1.0, end_s, &markers, &spans);
     std::fs::write(dir.join("timeline.svg"), svg)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, passed: bool) -> Check {
+        Check { name: name.into(), passed, reason: String::new(), details: serde_json::Value::Null }
+    }
+
+    #[test]
+    fn the_verdict_is_judged_against_the_expectation() {
+        let all = [check("safety", true), check("liveness", true)];
+        let stalled = [check("safety", true), check("liveness", false)];
+        assert!(Report::judge(&all, Expected::Pass, &[]).1);
+        assert_eq!(
+            Report::judge(&stalled, Expected::Pass, &[]),
+            (false, false, "expected to pass; failed: liveness".into())
+        );
+        assert!(!Report::judge(&all, Expected::Fail, &[]).1, "a failure scenario that passes is not as expected");
+        assert!(Report::judge(&stalled, Expected::Fail, &["liveness".into()]).1);
+        let wrong = Report::judge(&stalled, Expected::Fail, &["safety".into()]);
+        assert_eq!(wrong, (false, false, "expected safety to fail; failed: liveness".into()));
+    }
+
+    fn event(at_s: f64, action: &str, node: usize, label: &str) -> Event {
+        Event {
+            at_s,
+            planned_s: Some(at_s),
+            action: action.into(),
+            nodes: vec![node],
+            label: label.into(),
+            recovery: false,
+        }
+    }
+
+    #[test]
+    fn spans_cover_downtime_pauses_and_partitions() {
+        let events = [
+            event(1.0, "kill", 2, "kill node2"),
+            event(2.0, "pause", 1, "pause node1"),
+            event(3.0, "restart", 2, "restart node2"),
+            event(4.0, "partition", 0, "partition [0] | [1, 2, 3]"),
+        ];
+        let (markers, spans) = marks(&events, 10.0);
+        assert_eq!(markers.len(), 4);
+        let got: Vec<(f64, f64, &str)> = spans.iter().map(|s| (s.from_s, s.to_s, s.label.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![(1.0, 3.0, "node2 down"), (2.0, 10.0, "node1 paused"), (4.0, 10.0, "partition [0] | [1, 2, 3]")]
+        );
+    }
 }

@@ -617,3 +617,158 @@ fn node_ref(v: &toml::Value, n: usize) -> Result<NodeRef, String> {
         other => Err(format!("{other} is not a node: give an index, \"leader\" or a name bound with `as`")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "sample"
+description = "a sample"
+protocol = "hotstuff"
+validators = 4
+duration = 12.5
+
+[[node]]
+index = 2
+faults = ["equivocate", "delay=50"]
+from_height = 5
+
+[[at]]
+s = 6
+do = "heal"
+
+[[at]]
+s = 3
+do = "kill"
+node = "leader"
+as = "gone"
+
+[[at]]
+s = 4
+do = "partition"
+groups = [[0, "gone"], [1]]
+
+[[at]]
+s = 5
+do = "restart"
+node = "gone"
+
+[workload]
+clients = 3
+keys = 2
+transfer = 0
+rate = 20
+
+[expect]
+liveness_bound = 7
+progress_during_partition = false
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, SpecError> {
+        Scenario::parse(text, "test.toml")
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_file_parses_with_defaults_filled_in() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!((s.name.as_str(), s.protocol, s.validators, s.duration_s), ("sample", Protocol::HotStuff, 4, 12.5));
+        assert_eq!(s.nodes[2].faults, vec!["equivocate", "delay=50"]);
+        assert_eq!(s.nodes[2].from_height, Some(5));
+        assert!(s.nodes[2].byzantine && !s.nodes[0].byzantine);
+        assert_eq!(s.honest(), vec![0, 1, 3]);
+        let times: Vec<u64> = s.timeline.iter().map(|a| a.at_ms).collect();
+        assert_eq!(times, vec![3000, 4000, 5000, 6000], "sorted by time");
+        assert_eq!(s.timeline[0].action, Action::Kill { node: NodeRef::Leader });
+        assert_eq!(s.timeline[0].bind.as_deref(), Some("gone"));
+        assert_eq!(
+            s.timeline[1].action,
+            Action::Partition {
+                groups: vec![vec![NodeRef::Index(0), NodeRef::Named("gone".into())], vec![NodeRef::Index(1)]]
+            }
+        );
+        assert_eq!(s.workload.pacing, Pacing::Rate(20.0));
+        assert_eq!(
+            (s.workload.clients, s.workload.keys, s.workload.put, s.workload.get, s.workload.transfer),
+            (3, 2, 4, 4, 0)
+        );
+        assert_eq!(s.expect.verdict, Expected::Pass);
+        assert_eq!(s.expect.liveness_bound_s, 7.0);
+        assert!(!s.expect.progress_during_partition);
+        assert_eq!(s.expect.evidence_against, vec![2], "equivocators are expected culprits by default");
+        assert_eq!(s.seed, 1);
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_with_its_name_and_line() {
+        let e = error(&GOOD.replace("keys = 2", "keys = 2\ncolour = \"blue\""));
+        assert!(e.starts_with("test.toml:"), "{e}");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let line = GOOD.lines().position(|l| l == "keys = 2").unwrap() + 2;
+        assert!(e.starts_with(&format!("test.toml:{line}:")), "names line {line}: {e}");
+    }
+
+    #[test]
+    fn an_unknown_action_is_refused_with_the_choices() {
+        let e = error(&GOOD.replace("do = \"heal\"", "do = \"explode\""));
+        assert!(e.contains("at[0].do: unknown action \"explode\""), "{e}");
+        assert!(e.contains("kill, restart, pause, resume, partition, heal"), "{e}");
+        // The `[[at]]` header, two lines above `do`.
+        let line = GOOD.lines().position(|l| l == "do = \"heal\"").unwrap() - 1;
+        assert!(e.starts_with(&format!("test.toml:{line}:")), "names the entry's line {line}: {e}");
+    }
+
+    #[test]
+    fn node_indices_out_of_range_are_refused() {
+        let e = error(&GOOD.replace("index = 2", "index = 4"));
+        assert!(e.contains("node[0].index: 4 is out of range (the scenario has 4 validators: 0 to 3)"), "{e}");
+        let e = error(&GOOD.replace("groups = [[0, \"gone\"], [1]]", "groups = [[0, 9]]"));
+        assert!(e.contains("at[2].groups: node 9 is out of range"), "{e}");
+        let e = error(&GOOD.replace("expect]\n", "expect]\nevidence_against = [7]\n"));
+        assert!(e.contains("expect.evidence_against: 7 is out of range"), "{e}");
+    }
+
+    #[test]
+    fn other_mistakes_name_the_field() {
+        let cases = [
+            (
+                GOOD.replace("node = \"gone\"\n", "node = \"lost\"\n"),
+                "node \"lost\" is not an index, \"leader\", or a name bound",
+            ),
+            (GOOD.replace("\"delay=50\"", "\"delay\""), "node[0].faults: fault \"delay\" needs a value"),
+            (GOOD.replace("\"equivocate\", ", "\"equivicate\", "), "unknown fault \"equivicate\""),
+            (GOOD.replace("protocol = \"hotstuff\"", "protocol = \"paxos\""), "protocol: \"paxos\" is not"),
+            (GOOD.replace("s = 6\n", "s = 60\n"), "at[0].s: 60 s is outside the run"),
+            (GOOD.replace("rate = 20", "rate = 20\nthink_ms = 5"), "workload.rate: give think_ms or rate, not both"),
+            (GOOD.replace("do = \"heal\"", "do = \"heal\"\nnode = 1"), "at[0].node: `heal` takes no node"),
+            (GOOD.replace("groups = [[0, \"gone\"], [1]]", "groups = [[0, 1], [1]]"), "node 1 is in two groups"),
+            (
+                GOOD.replace("liveness_bound = 7", "liveness_bound = 7\nfailing = [\"safety\"]"),
+                "expect.failing: only a scenario",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = error(&text);
+            assert!(e.contains(want), "expected {want:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let s = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(path.file_stem().unwrap().to_str(), Some(s.name.as_str()), "file name = scenario name");
+                n += 1;
+            }
+        }
+        assert!(n >= 18, "{n} scenarios shipped");
+    }
+}
