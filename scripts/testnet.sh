@@ -9,6 +9,14 @@
 #   scripts/testnet.sh status      height, round and peers of every node
 #   scripts/testnet.sh down        stop the nodes this script started (by pid)
 #   scripts/testnet.sh reset       down, then delete ./testnet-data
+#   scripts/testnet.sh run FILE [--out DIR] [--keep]
+#                                  build phalanx and phalanx-testnet (release) and
+#                                  run a scenario (testnet/scenarios/*.toml): a fresh
+#                                  testnet in a temporary directory, faults, a
+#                                  workload, checks; prints a verdict per check and
+#                                  writes report.json and timeline.svg (default
+#                                  ./scenario-out/<name>-<time>/); exit status 0
+#                                  when the verdict is the one the scenario expects
 #
 # Environment: PHALANX_TESTNET_DIR (default ./testnet-data),
 #              PHALANX_BASE_PORT (default 26600; node i uses three ports from it,
@@ -17,7 +25,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${PHALANX_TESTNET_DIR:-$ROOT/testnet-data}
-BIN=$ROOT/target/release/phalanx
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/phalanx
 BASE_PORT=${PHALANX_BASE_PORT:-26600}
 
 die() { echo "testnet: $*" >&2; exit 1; }
@@ -185,6 +194,18 @@ down() {
     echo "testnet: stopped $(echo "$pids" | wc -w) nodes"
 }
 
+run_scenario() {
+    [ $# -ge 1 ] || die "run needs a scenario file, e.g. run testnet/scenarios/partition-heal.toml"
+    local file=$1; shift
+    [ -f "$file" ] || die "no scenario file $file"
+    echo "testnet: building phalanx and phalanx-testnet (release)..."
+    # Two builds: built together, phalanx would share the testnet crate's
+    # consensus features (its simulator's test hooks).
+    (cd "$ROOT" && cargo build --release --locked -p phalanx-node --bin phalanx) || die "build failed"
+    (cd "$ROOT" && cargo build --release --locked -p phalanx-testnet --bin phalanx-testnet) || die "build failed"
+    exec "$TARGET/release/phalanx-testnet" run "$file" --bin "$BIN" "$@"
+}
+
 reset() {
     down
     rm -rf "$DATA"
@@ -198,5 +219,6 @@ case "$cmd" in
     status) status ;;
     down) down ;;
     reset) reset ;;
-    *) echo "usage: scripts/testnet.sh up [-n N] [--mode hotstuff|raft] | status | down | reset" >&2; exit 2 ;;
+    run) run_scenario "$@" ;;
+    *) echo "usage: scripts/testnet.sh up [-n N] [--mode hotstuff|raft] | status | down | reset | run FILE [--out DIR] [--keep]" >&2; exit 2 ;;
 esac
