@@ -5,6 +5,7 @@
 //! `scenario`.
 
 use super::collect::{BlockInfo, EvidenceItem, NodeChain, short};
+use super::perturb::Event;
 use super::workload::{OpKind, OpRecord, Outcome};
 use crate::linearizability as lin;
 use serde::Serialize;
@@ -18,7 +19,7 @@ const LIST_MAX: usize = 5;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Check {
     /// `safety`, `durability`, `bank`, `linearizability`, `liveness`,
-    /// `no-progress`, `evidence`.
+    /// `no-progress`, `evidence`, `processes`.
     pub name: String,
     pub passed: bool,
     /// One line a person can act on.
@@ -448,6 +449,28 @@ pub fn evidence(
     Check::pass("evidence", reason, details)
 }
 
+/// Processes: no honest node's process stopped by itself (a crash or an
+/// abort; the runner notices at each action and after the run). A
+/// Byzantine node that stops is reported, not failed.
+pub fn processes(events: &[Event], honest: &[bool]) -> Check {
+    let exits: Vec<&Event> = events.iter().filter(|e| e.action == "exited").collect();
+    let describe = |e: &&Event| format!("{} (noticed at {:.1} s; see logs/node{}.log)", e.label, e.at_s, e.nodes[0]);
+    let (bad, byz): (Vec<&Event>, Vec<&Event>) = exits.iter().partition(|e| honest[e.nodes[0]]);
+    let details = json!({ "exits": exits });
+    if !bad.is_empty() {
+        return Check::fail("processes", bad.iter().map(describe).collect::<Vec<_>>().join("; "), details);
+    }
+    let reason = if byz.is_empty() {
+        "every node ran until the end (or until the timeline stopped it)".into()
+    } else {
+        format!(
+            "every honest node ran until the end; byzantine {}",
+            byz.iter().map(describe).collect::<Vec<_>>().join("; ")
+        )
+    };
+    Check::pass("processes", reason, details)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,5 +730,21 @@ mod tests {
         let c = evidence(&[], &keys, &honest, &framed);
         assert!(!c.passed);
         assert_eq!(c.reason, "node0 holds double_vote evidence against honest node3");
+    }
+
+    fn exited(node: usize, at_s: f64) -> Event {
+        let label = format!("node{node} exited by itself (signal: 6 (SIGABRT))");
+        Event { at_s, planned_s: None, action: "exited".into(), nodes: vec![node], label, recovery: false }
+    }
+
+    #[test]
+    fn processes_fails_when_an_honest_node_stops_by_itself() {
+        let honest = [true, false, true, true];
+        assert!(processes(&[], &honest).passed);
+        let byz = processes(&[exited(1, 4.0)], &honest);
+        assert!(byz.passed, "a byzantine node may stop: {}", byz.reason);
+        let c = processes(&[exited(1, 4.0), exited(2, 7.5)], &honest);
+        assert!(!c.passed);
+        assert_eq!(c.reason, "node2 exited by itself (signal: 6 (SIGABRT)) (noticed at 7.5 s; see logs/node2.log)");
     }
 }

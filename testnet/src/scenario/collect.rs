@@ -6,6 +6,7 @@ use base64::Engine as _;
 use phalanx_crypto::Hash;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +160,30 @@ pub async fn evidence(shared: &Shared, i: usize) -> Result<Vec<EvidenceItem>, St
             height: e["height"].as_u64(),
         })
         .collect())
+}
+
+/// How many messages node `i` refused from each connected validator
+/// (`net_info`, by validator name).
+pub async fn invalid_messages(shared: &Shared, i: usize) -> Option<BTreeMap<String, u64>> {
+    let r = shared.call(i, "net_info", Value::Null, QUICK).await.ok()?;
+    let peers = r["peers"].as_array()?;
+    Some(
+        peers
+            .iter()
+            .filter_map(|p| Some((p["validator"].as_str()?.to_owned(), p["invalid_messages"].as_u64()?)))
+            .collect(),
+    )
+}
+
+/// Distinct transactions in `chain`, and how many of them are in more than
+/// one block (a copy proposed again executes with code 4 and changes
+/// nothing).
+pub fn tx_counts(chain: &NodeChain) -> (usize, usize) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for t in chain.blocks.iter().flat_map(|b| &b.txs) {
+        *seen.entry(t.as_str()).or_default() += 1;
+    }
+    (seen.len(), seen.values().filter(|&&n| n > 1).count())
 }
 
 /// The first 8 hex digits of a key or hash.

@@ -55,6 +55,9 @@
 //! - **evidence**: every honest node holds evidence against each expected
 //!   culprit that a block recorded (the `evidence` RPC gives it a height),
 //!   and no honest node holds evidence against an honest validator.
+//! - **processes**: no honest node's process stopped by itself (the runner
+//!   looks before each action, at the final heal and after the run; such a
+//!   node is left down, not restarted).
 //!
 //! The verdict passes when every check passes. A scenario states whether
 //! it expects to pass or fail (and which checks must fail); the exit code
@@ -127,7 +130,7 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
         p.heal_all().await?;
         anyhow::Ok((p.events, workload_end))
     };
-    let (events, workload_end_s) = match phase.await {
+    let (mut events, workload_end_s) = match phase.await {
         Ok(v) => v,
         Err(e) => {
             w.abort();
@@ -138,6 +141,7 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
     let settled = settle(s, &cluster, &shared).await;
     let settle_s = shared.now_us() as f64 / 1e6 - workload_end_s;
     let samples = w.stop_sampler().await;
+    perturb::note_exits(&mut cluster, &shared, &mut events);
     let check_began = Instant::now();
     let found = collect_all(s, &cluster, &shared).await?;
     let checks = run_checks(s, &shared, &records, &samples, &events, &settled, &found);
@@ -147,6 +151,8 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
     let testnet_dir = opts.keep.then(|| cluster.keep());
     drop(cluster);
     let (passed, as_expected, expectation) = Report::judge(&checks, s.expect.verdict, &s.expect.failing);
+    let longest = found.chains.iter().max_by_key(|c| c.tip);
+    let tx_counts = longest.map(collect::tx_counts).unwrap_or_default();
     let timings = Timings {
         setup_s,
         workload_s: workload_end_s,
@@ -165,7 +171,8 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
         checks,
         timings,
         operations: report::op_counts(&records),
-        committed_txs: found.chains.iter().map(|c| c.blocks.iter().map(|b| b.txs.len()).sum()).max().unwrap_or(0),
+        committed_txs: tx_counts.0,
+        repeated_txs: tx_counts.1,
         nodes: found.nodes.clone(),
         events,
         evidence: found.evidence_map(),
@@ -422,6 +429,7 @@ async fn collect_all(s: &Scenario, c: &Cluster, shared: &Arc<Shared>) -> anyhow:
             faults: s.nodes[i].faults.clone(),
             final_height: shared.height(i).await,
             evidence: held,
+            invalid_messages_from: if shared.honest[i] { collect::invalid_messages(shared, i).await } else { None },
         });
     }
     Ok(Found { chains, genesis, balances, evidence, nodes })
@@ -472,6 +480,7 @@ fn run_checks(
         out.push(checks::no_progress(&stalls, &commits, s.expect.partition_grace_s));
     }
     out.push(checks::evidence(&s.expect.evidence_against, &shared.keys, &s.honest(), &found.evidence));
+    out.push(checks::processes(events, &shared.honest));
     out
 }
 

@@ -14,7 +14,7 @@ use crate::cluster::Cluster;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,8 @@ pub struct Perturber<'a> {
     groups: Option<Vec<usize>>,
     /// The peers each running node was told to drop (empty: none).
     applied: Vec<Vec<String>>,
+    /// Nodes that stopped by themselves and were not restarted since.
+    exited: BTreeSet<usize>,
     pub events: Vec<Event>,
 }
 
@@ -63,6 +65,7 @@ impl<'a> Perturber<'a> {
             names: BTreeMap::new(),
             groups: None,
             applied: vec![Vec::new(); n],
+            exited: BTreeSet::new(),
             events: Vec::new(),
         }
     }
@@ -81,6 +84,7 @@ impl<'a> Perturber<'a> {
     }
 
     async fn act(&mut self, a: &TimedAction, planned_s: f64) -> anyhow::Result<()> {
+        self.exited.extend(note_exits(self.cluster, &self.shared, &mut self.events));
         let planned = Some(planned_s);
         match &a.action {
             Action::Partition { groups } => self.partition(groups, planned).await?,
@@ -109,10 +113,7 @@ impl<'a> Perturber<'a> {
     }
 
     fn record(&mut self, action: &str, nodes: Vec<usize>, label: String, planned_s: Option<f64>) {
-        let at_s = self.shared.now_us() as f64 / 1e6;
-        let recovery = matches!(action, "heal" | "restart" | "resume");
-        eprintln!("  {at_s:6.1} s  {label}");
-        self.events.push(Event { at_s, planned_s, action: action.into(), nodes, label, recovery });
+        record(&self.shared, &mut self.events, action, nodes, label, planned_s);
     }
 
     /// The node a reference names now.
@@ -148,6 +149,10 @@ impl<'a> Perturber<'a> {
     }
 
     fn kill(&mut self, i: usize, planned: Option<f64>, how: &str) -> anyhow::Result<()> {
+        if self.exited.contains(&i) {
+            self.record("kill", vec![i], format!("kill node{i}{how}: not needed, it had exited by itself"), planned);
+            return Ok(());
+        }
         if !self.shared.state(i).up {
             bail!("node{i} is not running");
         }
@@ -164,6 +169,7 @@ impl<'a> Perturber<'a> {
             self.cluster.kill(i)?;
         }
         self.applied[i].clear();
+        self.exited.remove(&i);
         self.cluster.start(i)?;
         self.record("restart", vec![i], format!("restart node{i}{how}"), planned);
         self.wait_answering(i).await?;
@@ -192,6 +198,15 @@ impl<'a> Perturber<'a> {
     }
 
     fn pause(&mut self, i: usize, planned: Option<f64>, how: &str) -> anyhow::Result<()> {
+        if self.exited.contains(&i) {
+            self.record(
+                "pause",
+                vec![i],
+                format!("pause node{i}{how}: not possible, it had exited by itself"),
+                planned,
+            );
+            return Ok(());
+        }
         if !self.shared.state(i).serving() {
             bail!("node{i} is down or already paused");
         }
@@ -274,10 +289,16 @@ impl<'a> Perturber<'a> {
     /// stopped ones (with their fault flags), heals the partition. Returns
     /// whether there was anything to do.
     pub async fn heal_all(&mut self) -> anyhow::Result<bool> {
+        self.exited.extend(note_exits(self.cluster, &self.shared, &mut self.events));
         let n = self.shared.rpcs.len();
         let mut did = false;
         for i in 0..n {
             let s = self.shared.state(i);
+            if self.exited.contains(&i) {
+                // Left down: a node that stopped by itself is a finding,
+                // not something to heal.
+                continue;
+            }
             if s.paused {
                 self.resume(i, None, " (final heal)").await?;
                 did = true;
@@ -292,4 +313,38 @@ impl<'a> Perturber<'a> {
         }
         Ok(did)
     }
+}
+
+/// Appends an event, printing it.
+fn record(
+    shared: &Shared,
+    events: &mut Vec<Event>,
+    action: &str,
+    nodes: Vec<usize>,
+    label: String,
+    planned_s: Option<f64>,
+) {
+    let at_s = shared.now_us() as f64 / 1e6;
+    let recovery = matches!(action, "heal" | "restart" | "resume");
+    eprintln!("  {at_s:6.1} s  {label}");
+    events.push(Event { at_s, planned_s, action: action.into(), nodes, label, recovery });
+}
+
+/// Records an `exited` event for each node the runner believed up whose
+/// process has stopped by itself (a crash, an abort, a refusal to go on),
+/// and marks it down. Returns those nodes.
+pub fn note_exits(cluster: &mut Cluster, shared: &Shared, events: &mut Vec<Event>) -> Vec<usize> {
+    let mut out = Vec::new();
+    for i in 0..shared.rpcs.len() {
+        if !shared.state(i).up {
+            continue;
+        }
+        if let Some(status) = cluster.exited(i) {
+            shared.set_state(i, NodeState { up: false, paused: false });
+            let label = format!("node{i} exited by itself ({status})");
+            record(shared, events, "exited", vec![i], label, None);
+            out.push(i);
+        }
+    }
+    out
 }

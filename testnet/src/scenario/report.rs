@@ -37,6 +37,9 @@ pub struct NodeReport {
     pub final_height: Option<u64>,
     /// Evidence items it holds (honest nodes only).
     pub evidence: Option<usize>,
+    /// Messages it refused from each validator (`net_info`; honest nodes
+    /// only): signatures, certificates or blocks that did not check out.
+    pub invalid_messages_from: Option<BTreeMap<String, u64>>,
 }
 
 /// Everything a run found.
@@ -58,8 +61,11 @@ pub struct Report {
     pub timings: Timings,
     /// Operation counts by kind, then by outcome.
     pub operations: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Transactions in the longest honest chain (every sender's).
+    /// Distinct transactions in the longest honest chain (every sender's).
     pub committed_txs: usize,
+    /// Of those, how many are in more than one block there (a copy
+    /// proposed again executes with code 4 and changes nothing).
+    pub repeated_txs: usize,
     pub nodes: Vec<NodeReport>,
     /// The timeline as carried out.
     pub events: Vec<Event>,

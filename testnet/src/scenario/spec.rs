@@ -326,7 +326,7 @@ struct RawExpect {
 
 /// Names of the checks, for `expect.failing`.
 pub const CHECK_NAMES: &[&str] =
-    &["safety", "durability", "bank", "linearizability", "liveness", "no-progress", "evidence"];
+    &["safety", "durability", "bank", "linearizability", "liveness", "no-progress", "evidence", "processes"];
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
