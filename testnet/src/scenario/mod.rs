@@ -111,52 +111,25 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
     let began = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| default_out(&s.name, &started_at));
-    eprintln!(
-        "scenario {}: {} {} validators, {} s of workload",
-        s.name,
-        s.validators,
-        s.protocol.as_str(),
-        s.duration_s
-    );
+    let (name, n, protocol) = (&s.name, s.validators, s.protocol.as_str());
+    eprintln!("scenario {name}: {n} {protocol} validators, {} s of workload", s.duration_s);
     let mut cluster = setup(s, opts).await?;
     let shared = Arc::new(shared_state(s, &cluster).await?);
     let setup_s = began.elapsed().as_secs_f64();
-    let mut w = Workload::start(s, &cluster, shared.clone())?;
-    let phase = async {
-        let mut p = Perturber::new(&mut cluster, shared.clone());
-        p.run(&s.timeline).await?;
-        tokio::time::sleep_until((shared.t0 + Duration::from_secs_f64(s.duration_s)).into()).await;
-        let workload_end = shared.now_us() as f64 / 1e6;
-        p.heal_all().await?;
-        anyhow::Ok((p.events, workload_end))
-    };
-    let (mut events, workload_end_s) = match phase.await {
-        Ok(v) => v,
-        Err(e) => {
-            w.abort();
-            return Err(e);
-        }
-    };
-    let records = w.finish().await;
-    let settled = settle(s, &cluster, &shared).await;
-    let settle_s = shared.now_us() as f64 / 1e6 - workload_end_s;
-    let samples = w.stop_sampler().await;
-    perturb::note_exits(&mut cluster, &shared, &mut events);
+    let ran = execute(s, &mut cluster, &shared, &out_dir).await?;
     let check_began = Instant::now();
     let found = collect_all(s, &cluster, &shared).await?;
-    let checks = run_checks(s, &shared, &records, &samples, &events, &settled, &found);
-    if !cluster.nodes.is_empty() {
-        copy_logs(&cluster, &out_dir.join("logs"))?;
-    }
+    let checks = run_checks(s, &shared, &ran, &found);
+    copy_logs(&cluster, &out_dir.join("logs"))?;
     let testnet_dir = opts.keep.then(|| cluster.keep());
     drop(cluster);
     let (passed, as_expected, expectation) = Report::judge(&checks, s.expect.verdict, &s.expect.failing);
     let longest = found.chains.iter().max_by_key(|c| c.tip);
-    let tx_counts = longest.map(collect::tx_counts).unwrap_or_default();
+    let (committed_txs, repeated_txs) = longest.map(collect::tx_counts).unwrap_or_default();
     let timings = Timings {
         setup_s,
-        workload_s: workload_end_s,
-        settle_s,
+        workload_s: ran.workload_end_s,
+        settle_s: ran.settle_s,
         check_s: check_began.elapsed().as_secs_f64(),
         total_s: began.elapsed().as_secs_f64(),
     };
@@ -170,17 +143,60 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
         expectation,
         checks,
         timings,
-        operations: report::op_counts(&records),
-        committed_txs: tx_counts.0,
-        repeated_txs: tx_counts.1,
+        operations: report::op_counts(&ran.records),
+        committed_txs,
+        repeated_txs,
         nodes: found.nodes.clone(),
-        events,
+        events: ran.events,
         evidence: found.evidence_map(),
         out_dir: out_dir.clone(),
         testnet_dir,
     };
-    report::write(&out_dir, &report, &records, &samples, settled.end_s)?;
+    report::write(&out_dir, &report, &ran.records, &ran.samples, ran.settled.end_s)?;
     Ok(report)
+}
+
+/// What phases 2 and 3 recorded.
+struct Ran {
+    records: Vec<OpRecord>,
+    events: Vec<Event>,
+    samples: Vec<sampler::Sample>,
+    settled: Settled,
+    /// Seconds from the workload's start.
+    workload_end_s: f64,
+    settle_s: f64,
+}
+
+/// Phases 2 and 3: the workload with the timeline, the final heal, the
+/// settle phase. On a failed action, the nodes' logs are copied to
+/// `out_dir` and the error says where.
+async fn execute(s: &Scenario, cluster: &mut Cluster, shared: &Arc<Shared>, out_dir: &Path) -> anyhow::Result<Ran> {
+    let mut w = Workload::start(s, cluster, shared.clone())?;
+    let phase = async {
+        let mut p = Perturber::new(cluster, shared.clone());
+        p.run(&s.timeline).await?;
+        tokio::time::sleep_until((shared.t0 + Duration::from_secs_f64(s.duration_s)).into()).await;
+        let workload_end = shared.now_us() as f64 / 1e6;
+        p.heal_all().await?;
+        anyhow::Ok((p.events, workload_end))
+    };
+    let (mut events, workload_end_s) = match phase.await {
+        Ok(v) => v,
+        Err(e) => {
+            w.abort();
+            let logs = out_dir.join("logs");
+            return Err(match copy_logs(cluster, &logs) {
+                Ok(()) => e.context(format!("the nodes' logs are in {}", logs.display())),
+                Err(_) => e,
+            });
+        }
+    };
+    let records = w.finish().await;
+    let settled = settle(s, cluster, shared).await;
+    let settle_s = shared.now_us() as f64 / 1e6 - workload_end_s;
+    let samples = w.stop_sampler().await;
+    perturb::note_exits(cluster, shared, &mut events);
+    Ok(Ran { records, events, samples, settled, workload_end_s, settle_s })
 }
 
 fn default_out(name: &str, started_at: &str) -> PathBuf {
@@ -436,16 +452,9 @@ async fn collect_all(s: &Scenario, c: &Cluster, shared: &Arc<Shared>) -> anyhow:
 }
 
 /// Every check, in report order.
-fn run_checks(
-    s: &Scenario,
-    shared: &Shared,
-    records: &[OpRecord],
-    samples: &[sampler::Sample],
-    events: &[Event],
-    settled: &Settled,
-    found: &Found,
-) -> Vec<Check> {
-    let commits = sampler::commit_events(samples);
+fn run_checks(s: &Scenario, shared: &Shared, ran: &Ran, found: &Found) -> Vec<Check> {
+    let (records, events, settled) = (&ran.records, &ran.events, &ran.settled);
+    let commits = sampler::commit_events(&ran.samples);
     let stalls = stall_windows(events, settled.end_s);
     let exempt: Vec<(f64, f64)> = if s.expect.progress_during_partition {
         Vec::new()
