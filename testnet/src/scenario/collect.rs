@@ -6,7 +6,7 @@ use base64::Engine as _;
 use phalanx_crypto::Hash;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,15 +175,17 @@ pub async fn invalid_messages(shared: &Shared, i: usize) -> Option<BTreeMap<Stri
     )
 }
 
-/// Distinct transactions in `chain`, and how many of them are in more than
-/// one block (a copy proposed again executes with code 4 and changes
-/// nothing).
-pub fn tx_counts(chain: &NodeChain) -> (usize, usize) {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for t in chain.blocks.iter().flat_map(|b| &b.txs) {
-        *seen.entry(t.as_str()).or_default() += 1;
+/// Distinct transactions in the honest chains, and how many of them are
+/// in more than one block (a copy proposed again executes with code 4 and
+/// changes nothing).
+pub fn tx_counts(chains: &[NodeChain]) -> (usize, usize) {
+    let mut heights: HashMap<&str, BTreeSet<u64>> = HashMap::new();
+    for b in chains.iter().flat_map(|c| &c.blocks) {
+        for t in &b.txs {
+            heights.entry(t.as_str()).or_default().insert(b.height);
+        }
     }
-    (seen.len(), seen.values().filter(|&&n| n > 1).count())
+    (heights.len(), heights.values().filter(|h| h.len() > 1).count())
 }
 
 /// The first 8 hex digits of a key or hash.

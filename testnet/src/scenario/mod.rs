@@ -124,8 +124,7 @@ pub async fn run(s: &Scenario, file: Option<&Path>, opts: &RunOptions) -> anyhow
     let testnet_dir = opts.keep.then(|| cluster.keep());
     drop(cluster);
     let (passed, as_expected, expectation) = Report::judge(&checks, s.expect.verdict, &s.expect.failing);
-    let longest = found.chains.iter().max_by_key(|c| c.tip);
-    let (committed_txs, repeated_txs) = longest.map(collect::tx_counts).unwrap_or_default();
+    let (committed_txs, repeated_txs) = collect::tx_counts(&found.chains);
     let timings = Timings {
         setup_s,
         workload_s: ran.workload_end_s,

@@ -61,10 +61,11 @@ pub struct Report {
     pub timings: Timings,
     /// Operation counts by kind, then by outcome.
     pub operations: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Distinct transactions in the longest honest chain (every sender's).
+    /// Distinct transactions in the honest chains (every sender's,
+    /// evidence included).
     pub committed_txs: usize,
-    /// Of those, how many are in more than one block there (a copy
-    /// proposed again executes with code 4 and changes nothing).
+    /// Of those, how many are in more than one block (a copy proposed
+    /// again executes with code 4 and changes nothing).
     pub repeated_txs: usize,
     pub nodes: Vec<NodeReport>,
     /// The timeline as carried out.
