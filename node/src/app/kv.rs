@@ -8,7 +8,7 @@
 //! - `e/n`: how many pieces of evidence are recorded; `e/#<8-byte index>`:
 //!   each one, a [`RecordedEvidence`], in commit order; `e/k/<culprit,
 //!   round, kind>`: marks misbehaviour already recorded, so a second report
-//!   of it fails.
+//!   of it fails; `e/c/<culprit>`: how many name that validator.
 //!
 //! Rules:
 //! - admission (mempool) and proposal checks are stateless except for the
@@ -55,6 +55,7 @@ const ACCOUNT_PREFIX: &[u8] = b"a/";
 const EVIDENCE_COUNT_KEY: &[u8] = b"e/n";
 const EVIDENCE_ITEM_PREFIX: &[u8] = b"e/#";
 const EVIDENCE_SEEN_PREFIX: &[u8] = b"e/k/";
+const EVIDENCE_CULPRIT_PREFIX: &[u8] = b"e/c/";
 const SIG_CACHE_CAPACITY: usize = 262_144;
 
 /// An account's balance and the nonce its next transaction must carry.
@@ -106,10 +107,29 @@ pub struct RecordedEvidence {
     pub evidence: Evidence,
 }
 
-/// Every piece of evidence committed so far, in commit order.
-pub fn committed_evidence(state: &dyn StateView) -> Vec<RecordedEvidence> {
-    let n: u64 = state.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
-    (0..n).filter_map(|i| state.get(&evidence_item_key(i)).and_then(|b| codec::decode(&b).ok())).collect()
+/// How many pieces of evidence the chain recorded.
+pub fn evidence_count(state: &dyn StateView) -> u64 {
+    state.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0)
+}
+
+/// How many pieces of recorded evidence name `culprit`.
+pub fn evidence_against(state: &dyn StateView, culprit: &PublicKey) -> u64 {
+    state.get(&evidence_culprit_key(culprit)).and_then(|b| codec::decode(&b).ok()).unwrap_or(0)
+}
+
+/// Recorded evidence number `from` onwards (commit order), at most `limit`.
+pub fn committed_evidence(state: &dyn StateView, from: u64, limit: u64) -> Vec<RecordedEvidence> {
+    let end = evidence_count(state).min(from.saturating_add(limit));
+    (from..end).filter_map(|i| state.get(&evidence_item_key(i)).and_then(|b| codec::decode(&b).ok())).collect()
+}
+
+/// Whether the chain recorded this misbehaviour (by anyone's report).
+pub fn evidence_recorded(state: &dyn StateView, e: &Evidence) -> bool {
+    state.get(&evidence_seen_key(e)).is_some()
+}
+
+fn evidence_culprit_key(culprit: &PublicKey) -> Vec<u8> {
+    [EVIDENCE_CULPRIT_PREFIX, culprit.as_bytes()].concat()
 }
 
 fn evidence_item_key(i: u64) -> Vec<u8> {
@@ -338,6 +358,9 @@ fn record_evidence(ov: &mut Overlay<'_>, height: Height, reporter: PublicKey, ev
         return TxOutcome { code: codes::BAD_EVIDENCE, log };
     }
     let n: u64 = ov.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
+    let by_culprit = evidence_culprit_key(&evidence.culprit());
+    let against: u64 = ov.get(&by_culprit).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
+    ov.put(by_culprit, Some(codec::encode(&(against + 1))));
     ov.put(seen, Some(codec::encode(&n)));
     ov.put(evidence_item_key(n), Some(codec::encode(&RecordedEvidence { height, reporter, evidence })));
     ov.put(EVIDENCE_COUNT_KEY.to_vec(), Some(codec::encode(&(n + 1))));
@@ -492,9 +515,12 @@ mod tests {
         assert!(exec.outcomes[1].log.contains("already recorded"));
         apply_writes(&mut state, &exec);
         assert_eq!(
-            committed_evidence(&state),
-            vec![RecordedEvidence { height: 1, reporter: r1.public(), evidence: ev }]
+            committed_evidence(&state, 0, 10),
+            vec![RecordedEvidence { height: 1, reporter: r1.public(), evidence: ev.clone() }]
         );
+        assert_eq!((evidence_count(&state), evidence_against(&state, &culprit.public())), (1, 1));
+        assert!(evidence_recorded(&state, &ev));
+        assert_eq!(evidence_against(&state, &r1.public()), 0);
 
         // Admission refuses evidence that proves nothing, or accuses a non-validator.
         let stranger = double_vote(&key(9), 5);

@@ -11,6 +11,7 @@ pub mod sigcache;
 pub mod tx;
 
 pub use kv::{
-    Account, KvApp, KvChecker, RecordedEvidence, account, account_nonces, codes, committed_evidence, raft_config, value,
+    Account, KvApp, KvChecker, RecordedEvidence, account, account_nonces, codes, committed_evidence, evidence_against,
+    evidence_count, evidence_recorded, raft_config, value,
 };
 pub use tx::{Op, SignedTx, Transaction};
