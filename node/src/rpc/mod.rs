@@ -588,8 +588,9 @@ impl RpcContext {
     }
 
     /// The latest `limit` pieces of evidence the chain recorded (with the
-    /// height of the block that carried each), the total, and evidence this
-    /// node detected that no block carries yet.
+    /// height of the block that carried each), the total, and the latest
+    /// evidence this node detected that the chain did not record (not yet,
+    /// or not at all: see `crate::evidence` on how often it is submitted).
     fn evidence(&self, params: &Params<'_>) -> RpcResult {
         #[derive(Deserialize, Default)]
         #[serde(deny_unknown_fields)]
@@ -622,14 +623,14 @@ impl RpcContext {
             .map(|r| item(&r.evidence, Some(r.height), Some(r.reporter.to_hex())))
             .collect();
         let local = self.store.evidence().map_err(unavailable)?;
-        let pending: Vec<Value> = local
+        let detected: Vec<Value> = local
             .iter()
             .rev()
             .filter(|e| !crate::app::evidence_recorded(state, e))
             .take(limit as usize)
             .map(|e| item(e, None, None))
             .collect();
-        Ok(json!({ "count": count, "evidence": items, "pending": pending }))
+        Ok(json!({ "count": count, "evidence": items, "detected": detected }))
     }
 
     /// How much recorded evidence names each validator that has any.
