@@ -24,7 +24,7 @@
 //! are untouched and evidence inherits gossip, admission checks and replay
 //! protection (the reporter's nonce) from the transaction path.
 
-use crate::app::{KvApp, Op, Transaction, account};
+use crate::app::{Application, Op, Transaction, account};
 use crate::network::{NetMsg, NetworkHandle};
 use crate::store::ChainStore;
 use bytes::Bytes;
@@ -42,7 +42,7 @@ pub const REPORT_EVERY_ROUNDS: u64 = 16;
 pub struct EvidenceReporter {
     pub key: Keypair,
     pub chain_id: String,
-    pub app: Arc<KvApp>,
+    pub app: Arc<dyn Application>,
     pub store: Arc<dyn ChainStore>,
     pub mempool: SharedMempool,
     pub net: NetworkHandle,
@@ -77,7 +77,7 @@ impl EvidenceReporter {
     pub fn new(
         key: Keypair,
         chain_id: String,
-        app: Arc<KvApp>,
+        app: Arc<dyn Application>,
         store: Arc<dyn ChainStore>,
         mempool: SharedMempool,
         net: NetworkHandle,
@@ -99,7 +99,7 @@ impl EvidenceReporter {
             op: Op::Evidence(Box::new(e.clone())),
         };
         let bytes = Bytes::from(tx.sign(&self.key).encode());
-        match self.mempool.add(bytes.clone(), &self.app.checker(self.store.as_state())) {
+        match self.mempool.add(bytes.clone(), &crate::app::checker(&*self.app, self.store.as_state())) {
             Ok(hash) => {
                 self.next_nonce = nonce + 1;
                 self.schedule.submitted(e);

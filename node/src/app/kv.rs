@@ -30,7 +30,7 @@ use phalanx_consensus::raft::{CONFIG_TX_PREFIX, Membership, is_config_tx};
 use phalanx_consensus::smr::{Execution, PayloadVerifier, StateMachine, StateView, TxOutcome};
 use phalanx_consensus::types::{Block, Evidence, Height, Tx, ValidatorSet};
 use phalanx_crypto::{Hash, Hasher, PublicKey, SignedMessage, codec, verify_batch};
-use phalanx_mempool::{Rejection, TxChecker, TxInfo};
+use phalanx_mempool::{Rejection, Sender, TxInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -77,7 +77,11 @@ pub fn account_key(pk: &PublicKey) -> Vec<u8> {
 
 /// Reads an account (absent accounts have balance 0 and nonce 0).
 pub fn account(state: &dyn StateView, pk: &PublicKey) -> Account {
-    state.get(&account_key(pk)).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
+    account_of(state, pk.as_bytes())
+}
+
+fn account_of(state: &dyn StateView, pk: &[u8; 32]) -> Account {
+    state.get(&[ACCOUNT_PREFIX, pk].concat()).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
 }
 
 /// The latest committed Raft configuration (`None`: the genesis validators).
@@ -228,12 +232,7 @@ impl KvApp {
         if stx.tx.nonce < next {
             return Err(Rejection::NonceTooLow { got: stx.tx.nonce, expected: next });
         }
-        Ok(TxInfo { sender: stx.tx.sender, nonce: stx.tx.nonce, next_nonce: next })
-    }
-
-    /// A [`TxChecker`] reading nonces from `state`.
-    pub fn checker<'a>(&'a self, state: &'a (dyn StateView + Sync)) -> KvChecker<'a> {
-        KvChecker { app: self, state }
+        Ok(TxInfo { sender: *stx.tx.sender.as_bytes(), nonce: stx.tx.nonce, next_nonce: next })
     }
 
     /// Sender and nonce of a transaction, without checking it (for working
@@ -367,16 +366,21 @@ fn record_evidence(ov: &mut Overlay<'_>, height: Height, reporter: PublicKey, ev
     TxOutcome::ok()
 }
 
-/// The mempool's view of the application: admission checks against the
-/// committed state.
-pub struct KvChecker<'a> {
-    app: &'a KvApp,
-    state: &'a (dyn StateView + Sync),
-}
+impl super::Application for KvApp {
+    fn check_tx(&self, state: &dyn StateView, tx: &[u8]) -> Result<TxInfo, Rejection> {
+        KvApp::check_tx(self, state, tx)
+    }
 
-impl TxChecker for KvChecker<'_> {
-    fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
-        self.app.check_tx(self.state, tx)
+    fn sender_and_nonce(&self, tx: &[u8]) -> Option<(Sender, u64)> {
+        KvApp::sender_and_nonce(tx).map(|(s, n)| (*s.as_bytes(), n))
+    }
+
+    fn next_nonce(&self, state: &dyn StateView, sender: &Sender) -> u64 {
+        account_of(state, sender).nonce
+    }
+
+    fn snapshot_nonces(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Sender, u64)> {
+        account_nonces(entries).into_iter().map(|(pk, n)| (*pk.as_bytes(), n)).collect()
     }
 }
 
@@ -603,7 +607,7 @@ mod tests {
         assert_eq!(app.check_tx(&state, &put(&a, 3, "k", "v")), Err(Rejection::NonceTooLow { got: 3, expected: 5 }));
         assert_eq!(
             app.check_tx(&state, &put(&a, 5, "k", "v")).unwrap(),
-            TxInfo { sender: a.public(), nonce: 5, next_nonce: 5 }
+            TxInfo { sender: *a.public().as_bytes(), nonce: 5, next_nonce: 5 }
         );
         let empty_key = tx(&a, 5, Op::Put { key: vec![], value: vec![] });
         assert!(matches!(app.check_tx(&state, &empty_key), Err(Rejection::Malformed(m)) if m.contains("key")));

@@ -15,7 +15,7 @@
 
 pub mod client;
 
-use crate::app::{KvApp, SignedTx, account, tx::describe, tx::show_bytes, value};
+use crate::app::{Application, SignedTx, account, tx::describe, tx::show_bytes, value};
 use crate::committer::{BlockEvent, ChainTip, Waiters};
 use crate::driver::{DriverEvent, EngineRequests};
 use crate::metrics::Metrics;
@@ -74,7 +74,7 @@ pub struct RpcContext {
     pub genesis: Genesis,
     pub validator_key: PublicKey,
     pub store: Arc<dyn ChainStore>,
-    pub app: Arc<KvApp>,
+    pub app: Arc<dyn Application>,
     pub mempool: SharedMempool,
     pub gossip: mpsc::Sender<Bytes>,
     pub waiters: Arc<Waiters>,
@@ -353,7 +353,7 @@ fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
 impl RpcContext {
     /// Admits a transaction to the mempool and queues it for gossip.
     fn submit(&self, tx: Bytes) -> Result<Hash, ErrorObjectOwned> {
-        let checker = self.app.checker(self.store.as_state());
+        let checker = crate::app::checker(&*self.app, self.store.as_state());
         match self.mempool.add(tx.clone(), &checker) {
             Ok(hash) => {
                 self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
