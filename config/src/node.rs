@@ -253,6 +253,15 @@ impl NodeConfig {
 
     fn validate_rpc(&self) -> Result<(), ConfigError> {
         socket_addr("rpc.listen_addr", &self.rpc.listen_addr)?;
+        if self.rpc.admin && !self.rpc.listen_addr.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback()) {
+            return Err(field(
+                "rpc.admin",
+                format!(
+                    "the admin methods are served only on a loopback rpc.listen_addr (127.0.0.1 or [::1]), not {:?}",
+                    self.rpc.listen_addr
+                ),
+            ));
+        }
         positive("rpc.max_connections", self.rpc.max_connections.into())?;
         positive("rpc.max_request_bytes", self.rpc.max_request_bytes.into())?;
         positive("rpc.commit_timeout_ms", self.rpc.commit_timeout_ms)
@@ -452,7 +461,7 @@ mod tests {
         node.p2p.persistent_peers = vec!["127.0.0.1:26666".into(), "[::1]:26676".into()];
         node.p2p.dial_interval_ms = 7;
         node.rpc = RpcConfig {
-            listen_addr: "0.0.0.0:1".into(),
+            listen_addr: "[::1]:1".into(),
             max_connections: 1,
             max_request_bytes: 2,
             commit_timeout_ms: 3,
@@ -539,6 +548,15 @@ mod tests {
         assert!(msg.contains("unknown fault \"equivicate\""), "{msg}");
         let msg = refused(|n| n.faults.kinds = vec!["drop=0.1".into(), "drop=0.2".into()]);
         assert!(msg.contains("given twice"), "{msg}");
+    }
+
+    #[test]
+    fn admin_methods_need_a_loopback_rpc_address() {
+        let msg = refused(|n| {
+            n.rpc.admin = true;
+            n.rpc.listen_addr = "0.0.0.0:26657".into();
+        });
+        assert!(msg.starts_with("node.toml: rpc.admin") && msg.contains("loopback"), "{msg}");
     }
 
     #[test]

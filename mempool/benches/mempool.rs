@@ -18,7 +18,7 @@ impl TxChecker for Decode {
     fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
         let sender = self.0[tx[0] as usize];
         let nonce = u64::from_le_bytes(tx[1..9].try_into().expect("9 bytes at least"));
-        Ok(TxInfo { sender, nonce, next_nonce: 0 })
+        Ok(TxInfo { sender: *sender.as_bytes(), nonce, next_nonce: 0 })
     }
 }
 

@@ -41,5 +41,6 @@ pub use pool::{Mempool, MempoolConfig};
 pub use rejection::Rejection;
 pub use shared::{MempoolStats, SharedMempool};
 
-/// Who signed a transaction: its nonces are counted per sender.
-pub type Sender = phalanx_crypto::PublicKey;
+/// Who sent a transaction, as 32 bytes (an ed25519 public key for the
+/// key-value application): its nonces are counted per sender.
+pub type Sender = [u8; 32];

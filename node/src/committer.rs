@@ -21,17 +21,17 @@
 //! moves only when the committer commits; refresh it after an install with
 //! [`tip_of`].
 
-use crate::app::{KvApp, account, account_nonces, raft_config};
+use crate::app::{Application, raft_config};
 use crate::driver::DriverEvent;
 use crate::metrics::Metrics;
 use crate::store::{ChainStore, CommitRecord, StateSnapshot, StoreError, TxRecord};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use phalanx_consensus::engine::Input;
-use phalanx_consensus::smr::{StateMachine, StateView};
+use phalanx_consensus::smr::StateView;
 use phalanx_consensus::types::{BlockId, CertifiedBlock, Height, Millis};
-use phalanx_crypto::{Hash, PublicKey};
-use phalanx_mempool::SharedMempool;
+use phalanx_crypto::Hash;
+use phalanx_mempool::{Sender as TxSender, SharedMempool};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{broadcast, oneshot};
@@ -122,7 +122,7 @@ pub fn tip_of(store: &dyn ChainStore) -> Result<ChainTip, StoreError> {
 
 pub struct Committer {
     pub store: Arc<dyn ChainStore>,
-    pub app: Arc<KvApp>,
+    pub app: Arc<dyn Application>,
     pub mempool: SharedMempool,
     pub waiters: Arc<Waiters>,
     pub events: broadcast::Sender<Arc<BlockEvent>>,
@@ -208,7 +208,7 @@ impl Committer {
             Err(e) => fatal(&format!("cannot read the tip after installing a snapshot: {e}")),
         }
         self.metrics.height.set(s.height as i64);
-        self.mempool.update(&[], &account_nonces(&s.entries));
+        self.mempool.update(&[], &self.app.snapshot_nonces(&s.entries));
         let input = Input::SnapshotInstalled {
             block: Box::new(s.block.clone()),
             app_hash: s.app_hash,
@@ -290,17 +290,17 @@ impl Committer {
 
     fn announce(&self, records: &[CommitRecord]) {
         let mut committed = Vec::new();
-        let mut senders: BTreeSet<PublicKey> = BTreeSet::new();
+        let mut senders: BTreeSet<TxSender> = BTreeSet::new();
         for r in records {
             for tx in &r.block.block.txs {
                 committed.push(Hash::digest(tx));
-                if let Some((s, _)) = KvApp::sender_and_nonce(tx) {
+                if let Some((s, _)) = self.app.sender_and_nonce(tx) {
                     senders.insert(s);
                 }
             }
         }
-        let nonces: Vec<(PublicKey, u64)> =
-            senders.into_iter().map(|s| (s, account(self.store.as_state(), &s).nonce)).collect();
+        let nonces: Vec<(TxSender, u64)> =
+            senders.into_iter().map(|s| (s, self.app.next_nonce(self.store.as_state(), &s))).collect();
         self.mempool.update(&committed, &nonces);
         for r in records {
             let b = &r.block.block;
@@ -348,6 +348,7 @@ fn fatal(msg: &str) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::KvApp;
     use crate::store::MemStore;
     use phalanx_consensus::types::{Block, BlockHeader, Certificate, payload_root};
     use phalanx_crypto::Keypair;

@@ -19,7 +19,7 @@
 //! unbounded queue that the committer can never block on, so the two threads
 //! cannot deadlock.
 
-use crate::app::KvApp;
+use crate::app::Application;
 use crate::committer::CommitJob;
 use crate::evidence::EvidenceReporter;
 use crate::faults::{Dest, FaultLayer, Outgoing};
@@ -141,6 +141,8 @@ struct PendingBlock {
 pub struct Driver {
     pub engine: Box<dyn Engine>,
     pub store: Arc<dyn ChainStore>,
+    /// The application, for transactions' senders and nonces.
+    pub app: Arc<dyn Application>,
     pub net: NetworkHandle,
     pub peers: PeerMap,
     pub mempool: SharedMempool,
@@ -188,7 +190,7 @@ impl Driver {
             // Blocks restored from the store are uncommitted ancestors too:
             // reaping must skip their transactions after a restart.
             for b in &r.blocks {
-                st.pending.insert(b.id(), pending_of(b));
+                st.pending.insert(b.id(), pending_of(&*self.app, b));
             }
         }
         st.queue.push_back(first);
@@ -398,7 +400,7 @@ impl Driver {
             error!(error = %e, "cannot store a block");
             return;
         }
-        st.pending.insert(b.id(), pending_of(&b));
+        st.pending.insert(b.id(), pending_of(&*self.app, &b));
     }
 
     /// Asks the mempool for a payload, skipping what the uncommitted blocks
@@ -418,10 +420,10 @@ impl Driver {
     }
 }
 
-fn pending_of(b: &Block) -> PendingBlock {
+fn pending_of(app: &dyn Application, b: &Block) -> PendingBlock {
     let mut next: HashMap<TxSender, u64> = HashMap::new();
     for t in &b.txs {
-        if let Some((s, n)) = KvApp::sender_and_nonce(t) {
+        if let Some((s, n)) = app.sender_and_nonce(t) {
             let e = next.entry(s).or_insert(0);
             *e = (*e).max(n + 1);
         }

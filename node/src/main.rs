@@ -139,6 +139,10 @@ struct TestnetArgs {
     /// faults, 2f+1).
     #[arg(long, default_value = "hotstuff")]
     protocol: phalanx_config::Protocol,
+    /// Application: kv (signed key-value and accounts transactions) or noop
+    /// (orders any payload, applies nothing; for benchmarks).
+    #[arg(long, default_value = "kv")]
+    app: phalanx_config::AppKind,
 }
 
 #[derive(Args)]
@@ -288,6 +292,7 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
         accounts: 0,
         timeout_ms_base: 1000,
         protocol: Default::default(),
+        app: Default::default(),
     };
     let plan = testnet_gen::plan(&spec)?;
     let v = &plan.validators[0];
@@ -308,6 +313,7 @@ fn testnet(a: TestnetArgs) -> anyhow::Result<()> {
         accounts: a.accounts,
         timeout_ms_base: a.timeout_ms_base,
         protocol: a.protocol,
+        app: a.app,
     };
     let out = testnet_gen::write(&spec, &a.output)?;
     for (i, n) in out.nodes.iter().enumerate() {

@@ -11,7 +11,7 @@
 //! its current step, the committer finishes the batch in hand and flushes,
 //! the network closes.
 
-use crate::app::KvApp;
+use crate::app::{self as application, Application};
 use crate::committer::{ChainTip, Committer, Waiters};
 use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, EngineRequests, INBOX, PeerMap};
 use crate::evidence::EvidenceReporter;
@@ -83,7 +83,7 @@ struct Inbound {
     peers: PeerMap,
     driver: Sender<DriverEvent>,
     mempool: SharedMempool,
-    app: Arc<KvApp>,
+    app: Arc<dyn Application>,
     store: Arc<dyn ChainStore>,
     metrics: Arc<Metrics>,
     snapshots: SnapshotServer,
@@ -110,7 +110,7 @@ impl InboundHandler for Inbound {
             (self.mempool.clone(), self.app.clone(), self.store.clone(), self.metrics.clone());
         let validator = self.peers.validator(&from);
         tokio::task::spawn_blocking(move || {
-            let checker = app.checker(store.as_state());
+            let checker = crate::app::checker(&*app, store.as_state());
             for tx in txs {
                 if let Err(r) = mempool.add(tx, &checker) {
                     metrics.tx_rejected(r.kind());
@@ -162,7 +162,7 @@ fn parse_addr(s: &str, field: &str) -> anyhow::Result<SocketAddr> {
 pub fn open_store(loaded: &Loaded) -> anyhow::Result<(Arc<SledStore>, Block)> {
     let genesis = &loaded.genesis;
     let accounts: Vec<_> = genesis.app.accounts.iter().map(|a| (a.pub_key, a.balance)).collect();
-    let (initial, app_hash) = KvApp::genesis_state(&accounts);
+    let (initial, app_hash) = application::genesis_state(genesis.app.kind, &accounts);
     let block = Block::genesis(&genesis.chain_id, genesis.genesis_time_ms(), app_hash, genesis.validators[0].pub_key);
     let store = Arc::new(SledStore::open(&loaded.data_dir())?);
     store.init_genesis(&block, &initial, app_hash)?;
@@ -205,9 +205,11 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
     let store: Arc<dyn ChainStore> = store;
     let validators =
         ValidatorSet::new(genesis.validators.iter().map(|v| Validator { id: v.pub_key, power: v.power }).collect())?;
-    let app = Arc::new(
-        KvApp::new(genesis.chain_id.clone(), genesis.consensus.tx_max_bytes as usize)
-            .with_validators(validators.clone()),
+    let app = application::build(
+        genesis.app.kind,
+        &genesis.chain_id,
+        genesis.consensus.tx_max_bytes as usize,
+        validators.clone(),
     );
     let peers = PeerMap::new(genesis.validators.iter().map(|v| (v.pub_key, network::peer_id_of(&v.node_key))));
     let metrics = Arc::new(Metrics::new());
@@ -310,7 +312,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
                 sync_timeout_ms: cfg.consensus.sync_timeout_ms,
                 sync_max_blocks: SYNC_MAX_BLOCKS as u32,
             };
-            let verifier: Arc<dyn PayloadVerifier> = app.clone();
+            let verifier: Arc<dyn PayloadVerifier> = app.clone() as Arc<dyn PayloadVerifier>;
             Box::new(HotStuff::new(engine_cfg, loaded.validator_key.clone(), verifier))
         }
     };
@@ -339,6 +341,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
     let driver = Driver {
         engine,
         store: store.clone(),
+        app: app.clone(),
         net: net.clone(),
         peers,
         mempool: mempool.clone(),

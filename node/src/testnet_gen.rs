@@ -7,7 +7,7 @@
 //! or (base 0) chosen by the operating system.
 
 use phalanx_config::{
-    AppGenesis, ConsensusParams, Genesis, GenesisAccount, GenesisValidator, Home, NodeConfig, Protocol,
+    AppGenesis, AppKind, ConsensusParams, Genesis, GenesisAccount, GenesisValidator, Home, NodeConfig, Protocol,
 };
 use phalanx_crypto::{Keypair, keyfile};
 use std::net::{SocketAddr, TcpListener};
@@ -27,6 +27,8 @@ pub struct TestnetSpec {
     pub timeout_ms_base: u64,
     /// The consensus protocol written into genesis.
     pub protocol: Protocol,
+    /// The application written into genesis.
+    pub app: AppKind,
 }
 
 /// One planned validator.
@@ -122,8 +124,8 @@ pub fn plan(spec: &TestnetSpec) -> anyhow::Result<Plan> {
             })
             .collect(),
         app: AppGenesis {
+            kind: spec.app,
             accounts: clients.iter().map(|c| GenesisAccount { pub_key: c.public(), balance: CLIENT_BALANCE }).collect(),
-            ..AppGenesis::default()
         },
     };
     genesis.validate()?;

@@ -859,6 +859,10 @@ async fn equivocating_validator_is_recorded_as_evidence_on_every_honest_node() {
         let s = c.call(i, "status", Value::Null).await.unwrap();
         assert!(s["evidence"]["by_culprit"][culprit].as_u64() >= Some(1), "status counts it: {s}");
     }
+    match c.call(0, "evidence", json!({ "limit": 0 })).await {
+        Err(RpcError::Rpc { code: -32602, message }) => assert!(message.contains("limit 0"), "{message}"),
+        other => panic!("a zero limit is refused, got {other:?}"),
+    }
     let before = c.height(0).await.unwrap();
     c.wait_height(0, before + 3, DEADLINE).await.expect("the honest validators keep committing");
     assert_same_chain(c, &honest).await;

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 pub(crate) const BASE: usize = 9;
 
 static SENDERS: LazyLock<Vec<Sender>> =
-    LazyLock::new(|| (1..=8u8).map(|i| Keypair::from_seed(&[i; 32]).public()).collect());
+    LazyLock::new(|| (1..=8u8).map(|i| *Keypair::from_seed(&[i; 32]).public().as_bytes()).collect());
 
 pub(crate) fn sender(index: u8) -> Sender {
     SENDERS[index as usize]

@@ -8,7 +8,7 @@
 //! - `e/n`: how many pieces of evidence are recorded; `e/#<8-byte index>`:
 //!   each one, a [`RecordedEvidence`], in commit order; `e/k/<culprit,
 //!   round, kind>`: marks misbehaviour already recorded, so a second report
-//!   of it fails.
+//!   of it fails; `e/c/<culprit>`: how many name that validator.
 //!
 //! Rules:
 //! - admission (mempool) and proposal checks are stateless except for the
@@ -30,7 +30,7 @@ use phalanx_consensus::raft::{CONFIG_TX_PREFIX, Membership, is_config_tx};
 use phalanx_consensus::smr::{Execution, PayloadVerifier, StateMachine, StateView, TxOutcome};
 use phalanx_consensus::types::{Block, Evidence, Height, Tx, ValidatorSet};
 use phalanx_crypto::{Hash, Hasher, PublicKey, SignedMessage, codec, verify_batch};
-use phalanx_mempool::{Rejection, TxChecker, TxInfo};
+use phalanx_mempool::{Rejection, Sender, TxInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -55,6 +55,7 @@ const ACCOUNT_PREFIX: &[u8] = b"a/";
 const EVIDENCE_COUNT_KEY: &[u8] = b"e/n";
 const EVIDENCE_ITEM_PREFIX: &[u8] = b"e/#";
 const EVIDENCE_SEEN_PREFIX: &[u8] = b"e/k/";
+const EVIDENCE_CULPRIT_PREFIX: &[u8] = b"e/c/";
 const SIG_CACHE_CAPACITY: usize = 262_144;
 
 /// An account's balance and the nonce its next transaction must carry.
@@ -76,7 +77,11 @@ pub fn account_key(pk: &PublicKey) -> Vec<u8> {
 
 /// Reads an account (absent accounts have balance 0 and nonce 0).
 pub fn account(state: &dyn StateView, pk: &PublicKey) -> Account {
-    state.get(&account_key(pk)).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
+    account_of(state, pk.as_bytes())
+}
+
+fn account_of(state: &dyn StateView, pk: &[u8; 32]) -> Account {
+    state.get(&[ACCOUNT_PREFIX, pk].concat()).and_then(|b| codec::decode(&b).ok()).unwrap_or_default()
 }
 
 /// The latest committed Raft configuration (`None`: the genesis validators).
@@ -106,10 +111,29 @@ pub struct RecordedEvidence {
     pub evidence: Evidence,
 }
 
-/// Every piece of evidence committed so far, in commit order.
-pub fn committed_evidence(state: &dyn StateView) -> Vec<RecordedEvidence> {
-    let n: u64 = state.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
-    (0..n).filter_map(|i| state.get(&evidence_item_key(i)).and_then(|b| codec::decode(&b).ok())).collect()
+/// How many pieces of evidence the chain recorded.
+pub fn evidence_count(state: &dyn StateView) -> u64 {
+    state.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0)
+}
+
+/// How many pieces of recorded evidence name `culprit`.
+pub fn evidence_against(state: &dyn StateView, culprit: &PublicKey) -> u64 {
+    state.get(&evidence_culprit_key(culprit)).and_then(|b| codec::decode(&b).ok()).unwrap_or(0)
+}
+
+/// Recorded evidence number `from` onwards (commit order), at most `limit`.
+pub fn committed_evidence(state: &dyn StateView, from: u64, limit: u64) -> Vec<RecordedEvidence> {
+    let end = evidence_count(state).min(from.saturating_add(limit));
+    (from..end).filter_map(|i| state.get(&evidence_item_key(i)).and_then(|b| codec::decode(&b).ok())).collect()
+}
+
+/// Whether the chain recorded this misbehaviour (by anyone's report).
+pub fn evidence_recorded(state: &dyn StateView, e: &Evidence) -> bool {
+    state.get(&evidence_seen_key(e)).is_some()
+}
+
+fn evidence_culprit_key(culprit: &PublicKey) -> Vec<u8> {
+    [EVIDENCE_CULPRIT_PREFIX, culprit.as_bytes()].concat()
 }
 
 fn evidence_item_key(i: u64) -> Vec<u8> {
@@ -208,12 +232,7 @@ impl KvApp {
         if stx.tx.nonce < next {
             return Err(Rejection::NonceTooLow { got: stx.tx.nonce, expected: next });
         }
-        Ok(TxInfo { sender: stx.tx.sender, nonce: stx.tx.nonce, next_nonce: next })
-    }
-
-    /// A [`TxChecker`] reading nonces from `state`.
-    pub fn checker<'a>(&'a self, state: &'a (dyn StateView + Sync)) -> KvChecker<'a> {
-        KvChecker { app: self, state }
+        Ok(TxInfo { sender: *stx.tx.sender.as_bytes(), nonce: stx.tx.nonce, next_nonce: next })
     }
 
     /// Sender and nonce of a transaction, without checking it (for working
@@ -338,22 +357,30 @@ fn record_evidence(ov: &mut Overlay<'_>, height: Height, reporter: PublicKey, ev
         return TxOutcome { code: codes::BAD_EVIDENCE, log };
     }
     let n: u64 = ov.get(EVIDENCE_COUNT_KEY).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
+    let by_culprit = evidence_culprit_key(&evidence.culprit());
+    let against: u64 = ov.get(&by_culprit).and_then(|b| codec::decode(&b).ok()).unwrap_or(0);
+    ov.put(by_culprit, Some(codec::encode(&(against + 1))));
     ov.put(seen, Some(codec::encode(&n)));
     ov.put(evidence_item_key(n), Some(codec::encode(&RecordedEvidence { height, reporter, evidence })));
     ov.put(EVIDENCE_COUNT_KEY.to_vec(), Some(codec::encode(&(n + 1))));
     TxOutcome::ok()
 }
 
-/// The mempool's view of the application: admission checks against the
-/// committed state.
-pub struct KvChecker<'a> {
-    app: &'a KvApp,
-    state: &'a (dyn StateView + Sync),
-}
+impl super::Application for KvApp {
+    fn check_tx(&self, state: &dyn StateView, tx: &[u8]) -> Result<TxInfo, Rejection> {
+        KvApp::check_tx(self, state, tx)
+    }
 
-impl TxChecker for KvChecker<'_> {
-    fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
-        self.app.check_tx(self.state, tx)
+    fn sender_and_nonce(&self, tx: &[u8]) -> Option<(Sender, u64)> {
+        KvApp::sender_and_nonce(tx).map(|(s, n)| (*s.as_bytes(), n))
+    }
+
+    fn next_nonce(&self, state: &dyn StateView, sender: &Sender) -> u64 {
+        account_of(state, sender).nonce
+    }
+
+    fn snapshot_nonces(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Sender, u64)> {
+        account_nonces(entries).into_iter().map(|(pk, n)| (*pk.as_bytes(), n)).collect()
     }
 }
 
@@ -492,9 +519,12 @@ mod tests {
         assert!(exec.outcomes[1].log.contains("already recorded"));
         apply_writes(&mut state, &exec);
         assert_eq!(
-            committed_evidence(&state),
-            vec![RecordedEvidence { height: 1, reporter: r1.public(), evidence: ev }]
+            committed_evidence(&state, 0, 10),
+            vec![RecordedEvidence { height: 1, reporter: r1.public(), evidence: ev.clone() }]
         );
+        assert_eq!((evidence_count(&state), evidence_against(&state, &culprit.public())), (1, 1));
+        assert!(evidence_recorded(&state, &ev));
+        assert_eq!(evidence_against(&state, &r1.public()), 0);
 
         // Admission refuses evidence that proves nothing, or accuses a non-validator.
         let stranger = double_vote(&key(9), 5);
@@ -577,7 +607,7 @@ mod tests {
         assert_eq!(app.check_tx(&state, &put(&a, 3, "k", "v")), Err(Rejection::NonceTooLow { got: 3, expected: 5 }));
         assert_eq!(
             app.check_tx(&state, &put(&a, 5, "k", "v")).unwrap(),
-            TxInfo { sender: a.public(), nonce: 5, next_nonce: 5 }
+            TxInfo { sender: *a.public().as_bytes(), nonce: 5, next_nonce: 5 }
         );
         let empty_key = tx(&a, 5, Op::Put { key: vec![], value: vec![] });
         assert!(matches!(app.check_tx(&state, &empty_key), Err(Rejection::Malformed(m)) if m.contains("key")));

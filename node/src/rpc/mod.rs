@@ -15,7 +15,7 @@
 
 pub mod client;
 
-use crate::app::{KvApp, SignedTx, account, tx::describe, tx::show_bytes, value};
+use crate::app::{Application, SignedTx, account, tx::describe, tx::show_bytes, value};
 use crate::committer::{BlockEvent, ChainTip, Waiters};
 use crate::driver::{DriverEvent, EngineRequests};
 use crate::metrics::Metrics;
@@ -74,7 +74,7 @@ pub struct RpcContext {
     pub genesis: Genesis,
     pub validator_key: PublicKey,
     pub store: Arc<dyn ChainStore>,
-    pub app: Arc<KvApp>,
+    pub app: Arc<dyn Application>,
     pub mempool: SharedMempool,
     pub gossip: mpsc::Sender<Bytes>,
     pub waiters: Arc<Waiters>,
@@ -353,7 +353,7 @@ fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
 impl RpcContext {
     /// Admits a transaction to the mempool and queues it for gossip.
     fn submit(&self, tx: Bytes) -> Result<Hash, ErrorObjectOwned> {
-        let checker = self.app.checker(self.store.as_state());
+        let checker = crate::app::checker(&*self.app, self.store.as_state());
         match self.mempool.add(tx.clone(), &checker) {
             Ok(hash) => {
                 self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
@@ -587,14 +587,27 @@ impl RpcContext {
         Ok(json!({ "validators": vs, "total_power": total, "quorum_power": total * 2 / 3 + 1 }))
     }
 
-    /// Evidence the chain recorded (with the height of the block that
-    /// carried it), then evidence this node detected that no block carries
-    /// yet (`height` null).
-    fn evidence_items(&self) -> Result<Vec<Value>, ErrorObjectOwned> {
-        let committed = crate::app::committed_evidence(self.store.as_state());
-        let local = self.store.evidence().map_err(unavailable)?;
-        let same =
-            |a: &Evidence, b: &Evidence| a.culprit() == b.culprit() && a.round() == b.round() && a.kind() == b.kind();
+    /// The latest `limit` pieces of evidence the chain recorded (with the
+    /// height of the block that carried each), the total, and the latest
+    /// evidence this node detected that the chain did not record (not yet,
+    /// or not at all: see `crate::evidence` on how often it is submitted).
+    fn evidence(&self, params: &Params<'_>) -> RpcResult {
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            limit: Option<u64>,
+        }
+        let p: P = if params.as_str().is_none_or(|s| s.trim().is_empty() || s.trim() == "null") {
+            P::default()
+        } else {
+            parse(params, r#"{"limit": <1 to 1000, default 100>} or nothing"#)?
+        };
+        let limit = p.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(error(codes::INVALID_PARAMS, format!("limit {limit} is outside 1 to 1000"), None));
+        }
+        let state = self.store.as_state();
+        let count = crate::app::evidence_count(state);
         let item = |e: &Evidence, height: Option<u64>, reporter: Option<String>| {
             json!({
                 "kind": e.kind(),
@@ -605,27 +618,33 @@ impl RpcContext {
                 "evidence": serde_json::to_value(e).unwrap_or(Value::Null),
             })
         };
-        let mut items: Vec<Value> =
-            committed.iter().map(|r| item(&r.evidence, Some(r.height), Some(r.reporter.to_hex()))).collect();
-        for e in local.iter().filter(|e| !committed.iter().any(|r| same(&r.evidence, e))) {
-            items.push(item(e, None, None));
-        }
-        Ok(items)
+        let items: Vec<Value> = crate::app::committed_evidence(state, count.saturating_sub(limit), limit)
+            .iter()
+            .map(|r| item(&r.evidence, Some(r.height), Some(r.reporter.to_hex())))
+            .collect();
+        let local = self.store.evidence().map_err(unavailable)?;
+        let detected: Vec<Value> = local
+            .iter()
+            .rev()
+            .filter(|e| !crate::app::evidence_recorded(state, e))
+            .take(limit as usize)
+            .map(|e| item(e, None, None))
+            .collect();
+        Ok(json!({ "count": count, "evidence": items, "detected": detected }))
     }
 
-    fn evidence(&self) -> RpcResult {
-        let items = self.evidence_items()?;
-        Ok(json!({ "count": items.len(), "evidence": items }))
-    }
-
-    /// How much evidence names each culprit.
+    /// How much recorded evidence names each validator that has any.
     fn evidence_summary(&self) -> Value {
-        let items = self.evidence_items().unwrap_or_default();
-        let mut by: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-        for i in &items {
-            *by.entry(i["culprit"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
-        }
-        json!({ "count": items.len(), "by_culprit": by })
+        let state = self.store.as_state();
+        let by: serde_json::Map<String, Value> = self
+            .genesis
+            .validators
+            .iter()
+            .map(|v| (v.pub_key.to_hex(), crate::app::evidence_against(state, &v.pub_key)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k, json!(n)))
+            .collect();
+        json!({ "count": crate::app::evidence_count(state), "by_culprit": by })
     }
 
     fn net_info(&self) -> RpcResult {
@@ -700,7 +719,7 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
     m.register_method("status", |_, c, _| counted(c, "status", c.status()))?;
     m.register_method("validators", |_, c, _| counted(c, "validators", c.validators()))?;
     m.register_method("net_info", |_, c, _| counted(c, "net_info", c.net_info()))?;
-    m.register_blocking_method("evidence", |_, c, _| counted(&c, "evidence", c.evidence()))?;
+    m.register_blocking_method("evidence", |p, c, _| counted(&c, "evidence", c.evidence(&p)))?;
     m.register_blocking_method("tx", |p, c, _| counted(&c, "tx", c.tx(&p)))?;
     m.register_blocking_method("block", |p, c, _| counted(&c, "block", c.block(&p)))?;
     m.register_blocking_method("blockchain", |p, c, _| counted(&c, "blockchain", c.blockchain(&p)))?;
