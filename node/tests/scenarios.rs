@@ -55,9 +55,10 @@ fn assert_evidence_on_every_honest_node(r: &Report, culprit: usize) {
     let key = &r.nodes[culprit].validator;
     for n in r.nodes.iter().filter(|n| n.honest) {
         let held = &r.evidence[&format!("node{}", n.index)];
+        assert!(held.recorded_by_culprit.get(key).is_some_and(|&k| k > 0), "node{}: {held:?}", n.index);
         assert!(
-            held.iter().any(|e| &e.culprit == key && e.height.is_some()),
-            "node{} holds no committed evidence against node{culprit}: {held:?}",
+            held.items.iter().any(|e| &e.culprit == key && e.height.is_some()),
+            "node{} lists no evidence against node{culprit} with the height that recorded it: {held:?}",
             n.index
         );
     }

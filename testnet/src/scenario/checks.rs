@@ -4,7 +4,9 @@
 //! and details for the JSON report. Definitions are in the module doc of
 //! `scenario`.
 
-use super::collect::{BlockInfo, EvidenceItem, NodeChain, short};
+#[cfg(test)]
+use super::collect::EvidenceItem;
+use super::collect::{BlockInfo, HeldEvidence, NodeChain, short};
 use super::perturb::Event;
 use super::workload::{OpKind, OpRecord, Outcome};
 use crate::linearizability as lin;
@@ -397,43 +399,49 @@ pub fn no_progress(windows: &[StallWindow], commits: &[(u64, u64)], grace_s: f64
     Check::pass("no-progress", format!("no honest commit during {}", held.join("; ")), json!({ "windows": windows }))
 }
 
-/// Evidence: every honest node holds committed evidence (a recording
-/// height) against each expected culprit, and none against an honest
-/// validator.
+/// Evidence: the chain of every honest node records evidence against each
+/// expected culprit, and none against an honest validator; no honest node
+/// has detected any against an honest validator either.
 pub fn evidence(
     expected: &[usize],
     keys: &[String],
     honest: &[usize],
-    held: &[(usize, Result<Vec<EvidenceItem>, String>)],
+    held: &[(usize, Result<HeldEvidence, String>)],
 ) -> Check {
     let mut problems = Vec::new();
     let mut counts = BTreeMap::new();
     for (node, r) in held {
-        let items = match r {
-            Ok(items) => items,
+        let h = match r {
+            Ok(h) => h,
             Err(e) => {
                 problems.push(format!("could not read node{node}'s evidence: {e}"));
                 continue;
             }
         };
-        counts.insert(format!("node{node}"), items.len());
+        let recorded = |k: &String| h.recorded_by_culprit.get(k).copied().unwrap_or(0);
+        counts.insert(format!("node{node}"), h.recorded_by_culprit.values().sum::<u64>());
         for &c in expected {
-            let against: Vec<&EvidenceItem> = items.iter().filter(|e| e.culprit == keys[c]).collect();
-            if !against.iter().any(|e| e.height.is_some()) {
+            if recorded(&keys[c]) == 0 {
+                let detected = h.items.iter().filter(|e| e.culprit == keys[c] && e.height.is_none()).count();
                 problems.push(format!(
-                    "node{node} holds no committed evidence against node{c} ({}): {} item(s) against it, none recorded in a block",
-                    short(&keys[c]),
-                    against.len()
+                    "node{node}'s chain records no evidence against node{c} ({}); {detected} item(s) detected there, none recorded in a block",
+                    short(&keys[c])
                 ));
             }
         }
-        for e in items {
-            if let Some(h) = honest.iter().find(|&&h| keys[h] == e.culprit) {
-                problems.push(format!("node{node} holds {} evidence against honest node{h}", e.kind));
+        for &x in honest {
+            if recorded(&keys[x]) > 0 {
+                problems.push(format!(
+                    "node{node}'s chain records {} evidence item(s) against honest node{x}",
+                    recorded(&keys[x])
+                ));
+            }
+            if let Some(e) = h.items.iter().find(|e| e.culprit == keys[x] && e.height.is_none()) {
+                problems.push(format!("node{node} detected {} evidence against honest node{x}", e.kind));
             }
         }
     }
-    let details = json!({ "expected_against": expected, "items_held": counts });
+    let details = json!({ "expected_against": expected, "recorded_items": counts });
     if !problems.is_empty() {
         return Check::fail("evidence", problems.join("; "), details);
     }
@@ -441,10 +449,8 @@ pub fn evidence(
     let reason = if expected.is_empty() {
         format!("none expected; {nodes} hold none against an honest validator")
     } else {
-        format!(
-            "{nodes} each hold committed evidence against {}, and none against an honest validator",
-            node_list(expected.iter().copied())
-        )
+        let culprits = node_list(expected.iter().copied());
+        format!("the chains of {nodes} each record evidence against {culprits}, and none against an honest validator")
     };
     Check::pass("evidence", reason, details)
 }
@@ -704,32 +710,41 @@ mod tests {
         assert!(c.reason.starts_with("honest nodes committed up to height 33 between 8.0 s and 8.0 s"), "{}", c.reason);
     }
 
-    fn item(culprit: &str, height: Option<u64>) -> EvidenceItem {
-        EvidenceItem { kind: "double_vote".into(), culprit: culprit.into(), round: Some(7), height }
+    fn held(recorded: &[(&str, u64)], detected: &[&str]) -> HeldEvidence {
+        let item = |c: &&str| EvidenceItem {
+            kind: "double_vote".into(),
+            culprit: c.to_string(),
+            round: Some(7),
+            height: None,
+        };
+        HeldEvidence {
+            recorded_by_culprit: recorded.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            items: detected.iter().map(item).collect(),
+        }
     }
 
     #[test]
-    fn evidence_needs_committed_items_against_each_culprit_on_every_honest_node() {
+    fn evidence_needs_recorded_items_against_each_culprit_on_every_honest_node() {
         let keys: Vec<String> = ["k0", "k1", "k2", "k3"].iter().map(|s| s.to_string()).collect();
         let honest = [0, 2, 3];
-        let good = [
-            (0, Ok(vec![item("k1", Some(9))])),
-            (2, Ok(vec![item("k1", Some(9))])),
-            (3, Ok(vec![item("k1", Some(9))])),
-        ];
+        let good =
+            [(0, Ok(held(&[("k1", 2)], &[]))), (2, Ok(held(&[("k1", 2)], &[]))), (3, Ok(held(&[("k1", 2)], &["k1"])))];
         let c = evidence(&[1], &keys, &honest, &good);
         assert!(c.passed, "{}", c.reason);
-        let local_only = [(0, Ok(vec![item("k1", Some(9))])), (2, Ok(vec![item("k1", None)]))];
+        let local_only = [(0, Ok(held(&[("k1", 1)], &[]))), (2, Ok(held(&[], &["k1"])))];
         let c = evidence(&[1], &keys, &honest, &local_only);
         assert!(!c.passed);
         assert_eq!(
             c.reason,
-            "node2 holds no committed evidence against node1 (k1): 1 item(s) against it, none recorded in a block"
+            "node2's chain records no evidence against node1 (k1); 1 item(s) detected there, none recorded in a block"
         );
-        let framed = [(0, Ok(vec![item("k3", Some(4))]))];
+        let framed = [(0, Ok(held(&[("k3", 1)], &["k2"])))];
         let c = evidence(&[], &keys, &honest, &framed);
         assert!(!c.passed);
-        assert_eq!(c.reason, "node0 holds double_vote evidence against honest node3");
+        assert_eq!(
+            c.reason,
+            "node0 detected double_vote evidence against honest node2; node0's chain records 1 evidence item(s) against honest node3"
+        );
     }
 
     fn exited(node: usize, at_s: f64) -> Event {

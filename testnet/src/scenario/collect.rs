@@ -145,21 +145,39 @@ pub async fn balances(shared: &Shared, i: usize, accounts: &[(String, u64)]) -> 
     Ok(out)
 }
 
+/// The evidence one node holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HeldEvidence {
+    /// Items the chain recorded, by culprit key (`status`:
+    /// `evidence.by_culprit`, counted from the state, so complete).
+    pub recorded_by_culprit: BTreeMap<String, u64>,
+    /// The latest recorded items (up to [`EVIDENCE_LIMIT`]), then those
+    /// this node detected that no block recorded (height `None`).
+    pub items: Vec<EvidenceItem>,
+}
+
+/// Most recorded items read back per node.
+pub const EVIDENCE_LIMIT: u64 = 1000;
+
 /// The evidence node `i` holds.
-pub async fn evidence(shared: &Shared, i: usize) -> Result<Vec<EvidenceItem>, String> {
-    let r = shared.call(i, "evidence", Value::Null, READ).await.map_err(|e| e.to_string())?;
-    Ok(r["evidence"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+pub async fn evidence(shared: &Shared, i: usize) -> Result<HeldEvidence, String> {
+    let status = shared.call(i, "status", Value::Null, READ).await.map_err(|e| format!("status: {e}"))?;
+    let by = status["evidence"]["by_culprit"].as_object().ok_or("status has no evidence.by_culprit")?;
+    let recorded_by_culprit = by.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect();
+    let params = json!({ "limit": EVIDENCE_LIMIT });
+    let r = shared.call(i, "evidence", params, READ).await.map_err(|e| format!("evidence: {e}"))?;
+    let list = |field: &str| r[field].as_array().cloned().unwrap_or_default();
+    let items = list("evidence")
         .iter()
+        .chain(list("detected").iter())
         .map(|e| EvidenceItem {
             kind: e["kind"].as_str().unwrap_or_default().to_owned(),
             culprit: e["culprit"].as_str().unwrap_or_default().to_owned(),
             round: e["round"].as_u64(),
             height: e["height"].as_u64(),
         })
-        .collect())
+        .collect();
+    Ok(HeldEvidence { recorded_by_culprit, items })
 }
 
 /// How many messages node `i` refused from each connected validator

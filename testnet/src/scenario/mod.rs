@@ -52,9 +52,11 @@
 //!   `partition_grace` seconds after a partition starts (blocks already
 //!   certified may still commit) until it heals, the highest honest height
 //!   does not rise.
-//! - **evidence**: every honest node holds evidence against each expected
-//!   culprit that a block recorded (the `evidence` RPC gives it a height),
-//!   and no honest node holds evidence against an honest validator.
+//! - **evidence**: the state of every honest node records evidence against
+//!   each expected culprit (`status`: `evidence.by_culprit`; evidence is
+//!   recorded by a block, so every honest replica holds it), and none
+//!   against an honest validator; nor has any honest node detected
+//!   evidence against an honest validator (`evidence`: `detected`).
 //! - **processes**: no honest node's process stopped by itself (the runner
 //!   looks before each action, at the final heal and after the run; such a
 //!   node is left down, not restarted).
@@ -400,7 +402,7 @@ async fn wait_evidence(s: &Scenario, shared: &Shared, deadline: Instant) {
         let mut all = true;
         for i in s.honest() {
             let held = collect::evidence(shared, i).await.unwrap_or_default();
-            all &= culprits.iter().all(|k| held.iter().any(|e| &&e.culprit == k && e.height.is_some()));
+            all &= culprits.iter().all(|k| held.recorded_by_culprit.get(*k).is_some_and(|&n| n > 0));
         }
         if all {
             return;
@@ -414,12 +416,12 @@ struct Found {
     chains: Vec<collect::NodeChain>,
     genesis: Vec<(String, u64)>,
     balances: Vec<(usize, Result<Vec<u64>, String>)>,
-    evidence: Vec<(usize, Result<Vec<collect::EvidenceItem>, String>)>,
+    evidence: Vec<(usize, Result<collect::HeldEvidence, String>)>,
     nodes: Vec<NodeReport>,
 }
 
 impl Found {
-    fn evidence_map(&self) -> std::collections::BTreeMap<String, Vec<collect::EvidenceItem>> {
+    fn evidence_map(&self) -> std::collections::BTreeMap<String, collect::HeldEvidence> {
         self.evidence.iter().filter_map(|(n, r)| Some((format!("node{n}"), r.as_ref().ok()?.clone()))).collect()
     }
 }
@@ -436,7 +438,10 @@ async fn collect_all(s: &Scenario, c: &Cluster, shared: &Arc<Shared>) -> anyhow:
     }
     let mut nodes = Vec::new();
     for i in 0..s.validators {
-        let held = evidence.iter().find(|(n, _)| *n == i).and_then(|(_, r)| r.as_ref().ok().map(Vec::len));
+        let held = evidence
+            .iter()
+            .find(|(n, _)| *n == i)
+            .and_then(|(_, r)| r.as_ref().ok().map(|h| h.recorded_by_culprit.values().sum()));
         nodes.push(NodeReport {
             index: i,
             validator: shared.keys[i].clone(),

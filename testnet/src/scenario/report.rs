@@ -2,7 +2,7 @@
 //! `timeline.svg` for a browser.
 
 use super::checks::Check;
-use super::collect::EvidenceItem;
+use super::collect::HeldEvidence;
 use super::perturb::Event;
 use super::spec::{Expected, Scenario};
 use super::workload::{OpKind, OpRecord, Outcome};
@@ -35,8 +35,8 @@ pub struct NodeReport {
     pub faults: Vec<String>,
     /// Committed height at the end (`None`: it did not answer).
     pub final_height: Option<u64>,
-    /// Evidence items it holds (honest nodes only).
-    pub evidence: Option<usize>,
+    /// Evidence items its chain records (honest nodes only).
+    pub evidence: Option<u64>,
     /// Messages it refused from each validator (`net_info`; honest nodes
     /// only): signatures, certificates or blocks that did not check out.
     pub invalid_messages_from: Option<BTreeMap<String, u64>>,
@@ -71,7 +71,7 @@ pub struct Report {
     /// The timeline as carried out.
     pub events: Vec<Event>,
     /// Evidence each honest node holds.
-    pub evidence: BTreeMap<String, Vec<EvidenceItem>>,
+    pub evidence: BTreeMap<String, HeldEvidence>,
     /// Where the report, history, logs and SVG are.
     pub out_dir: PathBuf,
     /// The testnet's directory, when kept.
