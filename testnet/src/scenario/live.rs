@@ -50,6 +50,7 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Every node up and not paused; the clock starts now.
     pub fn new(
         protocol: Protocol,
         chain_id: String,
@@ -74,10 +75,12 @@ impl Shared {
         self.t0.elapsed().as_micros() as u64
     }
 
+    /// Node `i` as the runner last set it.
     pub fn state(&self, i: usize) -> NodeState {
         self.states.lock().expect("state lock")[i]
     }
 
+    /// Records what the timeline did to node `i`.
     pub fn set_state(&self, i: usize, s: NodeState) {
         self.states.lock().expect("state lock")[i] = s;
     }

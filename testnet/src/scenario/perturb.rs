@@ -57,6 +57,7 @@ pub struct Perturber<'a> {
 }
 
 impl<'a> Perturber<'a> {
+    /// Acts on `cluster`; no partition, nothing named yet.
     pub fn new(cluster: &'a mut Cluster, shared: Arc<Shared>) -> Perturber<'a> {
         let n = shared.rpcs.len();
         Perturber {

@@ -140,6 +140,8 @@ pub struct Client {
 pub const OVERDRAFT: u64 = u64::MAX / 2;
 
 impl Client {
+    /// Client `id` signing with `key`; its choices are seeded by `seed` and
+    /// `id`; its nonce is read from a node before its first transaction.
     pub fn new(
         id: usize,
         key: Keypair,
