@@ -10,14 +10,13 @@
 //! report them). Across streams it checks that a transaction has one height
 //! and a height one block id.
 
-use super::track::{Tracker, micros_since};
+use super::track::{Duplicate, Tracker, micros_since};
 use super::workload::Workload;
 use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
 use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// One committed block, as notified.
@@ -117,7 +116,14 @@ pub async fn follow(
             };
             let h = note.height as u32;
             if seen[i] != 0 && seen[i] != h {
-                tr.duplicates.fetch_add(1, Ordering::Relaxed);
+                tr.duplicate(Duplicate {
+                    tx: i,
+                    hash: t.hash.clone(),
+                    node: stream.node,
+                    first_height: seen[i].into(),
+                    second_height: note.height,
+                    submitted_to: 0,
+                });
                 continue;
             }
             seen[i] = h;

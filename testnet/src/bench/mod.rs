@@ -537,6 +537,7 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
         submit_errors: tr.errors.lock().expect("errors lock").clone(),
         outcomes: Outcomes::classify(wl, tr, killed),
         duplicates: tr.duplicates.load(Ordering::Relaxed),
+        duplicate_examples: tr.duplicate_examples.lock().expect("duplicates lock").clone(),
         height_mismatches: tr.height_mismatches.load(Ordering::Relaxed),
         forks: tr.forks.load(Ordering::Relaxed),
         failed_execution: tr.failed_execution.load(Ordering::Relaxed),

@@ -2,7 +2,7 @@
 //! drain, printed as a table and written as one JSON line.
 
 use super::commits::StreamStats;
-use super::track::{Admission, Tracker};
+use super::track::{Admission, Duplicate, Tracker};
 use super::workload::Workload;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -170,6 +170,8 @@ pub struct RateResult {
     pub outcomes: Outcomes,
     /// Transactions notified at two different heights by one node.
     pub duplicates: u64,
+    /// The first few duplicates: which transaction, node and heights.
+    pub duplicate_examples: Vec<Duplicate>,
     /// Transactions notified at different heights by different nodes.
     pub height_mismatches: u64,
     /// Heights notified with two different block ids.
@@ -364,6 +366,18 @@ impl RateResult {
             "  checks: {} duplicates, {} height mismatches, {} forks, {} failed execution; longest block gap {:.0} ms",
             self.duplicates, self.height_mismatches, self.forks, self.failed_execution, self.max_block_gap_ms
         );
+        for d in &self.duplicate_examples {
+            let _ = writeln!(
+                s,
+                "  duplicate: tx {} ({}…) at heights {} and {} on node{}, submitted to node{}",
+                d.tx,
+                &d.hash[..d.hash.len().min(12)],
+                d.first_height,
+                d.second_height,
+                d.node,
+                d.submitted_to
+            );
+        }
         if let Some(k) = &self.kill {
             let _ = writeln!(
                 s,

@@ -48,6 +48,24 @@ pub struct BlockSeen {
     pub block_id: String,
 }
 
+/// A transaction one node reported committed at two heights.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Duplicate {
+    /// Its index in the run.
+    pub tx: usize,
+    /// Its hash (hex).
+    pub hash: String,
+    /// The node whose stream reported it twice.
+    pub node: usize,
+    pub first_height: u64,
+    pub second_height: u64,
+    /// Who accepted its submission.
+    pub submitted_to: usize,
+}
+
+/// Most duplicates kept as examples.
+const DUPLICATE_EXAMPLES: usize = 10;
+
 /// Shared state of a run.
 pub struct Tracker {
     /// The run's start: transaction 0's scheduled send time.
@@ -67,6 +85,8 @@ pub struct Tracker {
     pub blocks: Mutex<BTreeMap<u64, BlockSeen>>,
     /// A transaction seen at two different heights on one node's stream.
     pub duplicates: AtomicU64,
+    /// The first few duplicates, to investigate.
+    pub duplicate_examples: Mutex<Vec<Duplicate>>,
     /// A transaction reported at different heights by different nodes.
     pub height_mismatches: AtomicU64,
     /// Two different block ids reported for one height.
@@ -98,6 +118,7 @@ impl Tracker {
             errors: Mutex::new(BTreeMap::new()),
             blocks: Mutex::new(BTreeMap::new()),
             duplicates: AtomicU64::new(0),
+            duplicate_examples: Mutex::new(Vec::new()),
             height_mismatches: AtomicU64::new(0),
             forks: AtomicU64::new(0),
             failed_execution: AtomicU64::new(0),
@@ -181,6 +202,16 @@ impl Tracker {
     pub fn committed_at(&self, i: usize) -> Option<u64> {
         let us = self.commit_us[i].load(Ordering::Relaxed);
         (us != u64::MAX).then_some(us)
+    }
+
+    /// Counts a duplicate commit and keeps the first few as examples.
+    pub fn duplicate(&self, mut d: Duplicate) {
+        self.duplicates.fetch_add(1, Ordering::Relaxed);
+        let mut ex = self.duplicate_examples.lock().expect("duplicates lock");
+        if ex.len() < DUPLICATE_EXAMPLES {
+            d.submitted_to = self.admission(d.tx).1;
+            ex.push(d);
+        }
     }
 
     /// Records a block notification; counts a fork if another block was
