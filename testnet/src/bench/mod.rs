@@ -109,7 +109,7 @@ impl std::fmt::Display for App {
 pub struct BenchConfig {
     /// The `phalanx` binary.
     pub bin: PathBuf,
-    /// `hotstuff` or `raft`.
+    /// `hotstuff` or `raft` (attached testnets report their own).
     pub protocol: String,
     pub validators: usize,
     /// Ignored when attaching: the chain's own application is used.
@@ -221,6 +221,11 @@ impl BenchConfig {
         {
             bail!("--kill-leader-at ({k:?}) must fall inside the measured window ({:?})", self.duration);
         }
+        if !self.attach.is_empty() && self.kill_leader_at.is_some() && self.rates.len() > 1 {
+            bail!(
+                "--kill-leader-at with --attach takes one rate: the benchmark does not restart a node it did not start"
+            );
+        }
         if self.attach.is_empty() && (self.validators == 0 || self.validators > 255) {
             bail!("--validators must be 1 to 255");
         }
@@ -244,6 +249,8 @@ struct Target {
     keys: Vec<String>,
     chain_id: String,
     app: App,
+    /// The chain's consensus protocol, as its nodes report it.
+    protocol: String,
 }
 
 fn port_of(rpc: &str) -> Option<u16> {
@@ -272,18 +279,20 @@ impl Target {
         let mut keys = Vec::new();
         let mut chain_id = String::new();
         let mut app = App::Kv;
+        let mut protocol = String::new();
         for rpc in rpcs {
             let s = call(rpc, "status", Value::Null).await.with_context(|| format!("status of {rpc}"))?;
             keys.push(s["node_info"]["validator"].as_str().unwrap_or_default().to_owned());
             chain_id = s["node_info"]["chain_id"].as_str().context("status has no chain id")?.to_owned();
             app = s["node_info"]["app"].as_str().unwrap_or("kv").parse().map_err(anyhow::Error::msg)?;
+            protocol = s["node_info"]["protocol"].as_str().unwrap_or_default().to_owned();
         }
         let pids = rpcs.iter().map(|r| port_of(r).and_then(procfs::pid_listening_on)).collect();
-        Ok(Target { cluster: None, rpcs: rpcs.to_vec(), pids, keys, chain_id, app })
+        Ok(Target { cluster: None, rpcs: rpcs.to_vec(), pids, keys, chain_id, app, protocol })
     }
 
     /// Finds the current leader (as most nodes that answer say) and SIGKILLs
-    /// it; samples its CPU first. Returns its index.
+    /// it. Returns its index.
     async fn kill_leader(&self) -> anyhow::Result<usize> {
         let mut votes: BTreeMap<String, usize> = BTreeMap::new();
         for rpc in &self.rpcs {
@@ -332,6 +341,7 @@ pub async fn run(cfg: &BenchConfig) -> anyhow::Result<Report> {
     if let Some(t) = &attached {
         params.app = t.app.to_string();
         params.validators = t.rpcs.len();
+        params.protocol = t.protocol.clone();
     }
     Ok(Report { tool: "phalanx-bench".into(), params, machine: Machine::here(), results })
 }
@@ -611,4 +621,42 @@ fn node_figures(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_cover_the_rate_and_divide_among_the_connections() {
+        let mut c = BenchConfig::new(PathBuf::from("phalanx"));
+        assert_eq!(c.accounts_for(2000.0), 128);
+        assert_eq!(c.accounts_for(100.0), 8);
+        c.clients = Some(3);
+        assert_eq!(c.accounts_for(50_000.0), 8);
+        c.clients = Some(20);
+        assert_eq!(c.accounts_for(1.0), 24);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let ok = BenchConfig::new(PathBuf::from("phalanx"));
+        assert!(ok.check().is_ok());
+        let refused = |f: fn(&mut BenchConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.check().unwrap_err().to_string()
+        };
+        assert!(refused(|c| c.rates = vec![0.0]).contains("positive"));
+        assert!(refused(|c| c.payload_bytes = 8).contains("--payload-bytes"));
+        assert!(refused(|c| c.kill_leader_at = Some(Duration::from_secs(30))).contains("inside the measured window"));
+        assert!(
+            refused(|c| {
+                c.attach = vec!["127.0.0.1:1".into()];
+                c.kill_leader_at = Some(Duration::from_secs(1));
+                c.rates = vec![1.0, 2.0];
+            })
+            .contains("one rate")
+        );
+    }
 }
