@@ -16,11 +16,14 @@
 //!   of its sender's queue: stale transactions are dropped as soon as the
 //!   committed next nonce is known to have passed them.
 //!
+//! - the pool remembers the hashes of the last `max_txs` transactions
+//!   [`Mempool::update`] reported committed, and admits none of them again.
+//!
 //! Costs: `admit` is O(log n); `reap` is O(returned + excluded skipped +
 //! senders visited); `update` is O((committed + stale) log n). Nothing here
 //! does I/O or calls the application.
 
-use crate::senders::{RecentNonces, SenderQueue};
+use crate::senders::{RecentHashes, RecentNonces, SenderQueue};
 use crate::{Rejection, Sender, TxInfo};
 use bytes::Bytes;
 use phalanx_crypto::Hash;
@@ -72,6 +75,8 @@ pub struct Mempool {
     /// Each queued sender keyed by the arrival of its oldest pending entry.
     by_arrival: BTreeMap<u64, Sender>,
     recent: RecentNonces,
+    /// Recently committed hashes, refused if they arrive again.
+    committed: RecentHashes,
     bytes: usize,
     next_seq: u64,
     evicted_stale: u64,
@@ -97,6 +102,7 @@ impl Mempool {
             senders: HashMap::new(),
             by_arrival: BTreeMap::new(),
             recent: RecentNonces::new(cfg.max_txs),
+            committed: RecentHashes::new(cfg.max_txs),
             bytes: 0,
             next_seq: 0,
             evicted_stale: 0,
@@ -141,7 +147,8 @@ impl Mempool {
     /// ([`Rejection::Duplicate`]), nonce below the sender's known committed
     /// next nonce, the maximum of `info.next_nonce` and what [`Mempool::update`]
     /// reported ([`Rejection::NonceTooLow`]), nonce past that plus
-    /// `max_nonce_gap` ([`Rejection::NonceTooHigh`]), another pending
+    /// `max_nonce_gap` ([`Rejection::NonceTooHigh`]), recently committed hash
+    /// ([`Rejection::Committed`]), another pending
     /// transaction with the same sender and nonce ([`Rejection::NonceConflict`]),
     /// count and byte bounds ([`Rejection::Full`]). A refused transaction
     /// changes nothing. On success returns the transaction's hash.
@@ -170,6 +177,9 @@ impl Mempool {
         }
         let known = self.known_next(&info);
         self.check_nonce(&info, known)?;
+        if self.committed.contains(&hash) {
+            return Err(Rejection::Committed);
+        }
         if self.senders.get(&info.sender).is_some_and(|q| q.by_nonce.contains_key(&info.nonce)) {
             return Err(Rejection::NonceConflict { nonce: info.nonce });
         }
@@ -323,7 +333,8 @@ impl Mempool {
         }
     }
 
-    /// After a block commits: removes the `committed` hashes, records each
+    /// After a block commits: removes the `committed` hashes and remembers
+    /// them (see [`Rejection::Committed`]), records each
     /// `(sender, next_nonce)` as that sender's committed next nonce, and drops
     /// the sender's pending transactions with a lower nonce (they can never
     /// apply). Returns how many were dropped as stale, not counting committed
@@ -331,6 +342,7 @@ impl Mempool {
     pub fn update(&mut self, committed: &[Hash], next_nonces: &[(Sender, u64)]) -> usize {
         for hash in committed {
             self.remove(hash);
+            self.committed.record(*hash);
         }
         let mut stale = 0;
         for &(sender, next) in next_nonces {
@@ -374,6 +386,11 @@ impl Mempool {
         assert_eq!(self.by_arrival.len(), self.senders.len(), "one arrival key per queued sender");
         assert!(self.by_arrival.keys().all(|seq| *seq < self.next_seq), "arrivals are issued in order");
         self.recent.check_invariants();
+        self.committed.check_invariants();
+        assert!(
+            self.entries.keys().all(|h| !self.committed.contains(h)),
+            "no pending transaction is remembered as committed"
+        );
     }
 
     pub(crate) fn remembered_senders(&self) -> usize {

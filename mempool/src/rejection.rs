@@ -17,6 +17,7 @@
 /// | 7    | `duplicate`      | [`Rejection::Duplicate`]     | mempool     |
 /// | 8    | `nonce_too_high` | [`Rejection::NonceTooHigh`]  | mempool     |
 /// | 9    | `nonce_conflict` | [`Rejection::NonceConflict`] | mempool     |
+/// | 10   | `committed`      | [`Rejection::Committed`]     | mempool     |
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// Code 1: the bytes do not decode as a transaction.
@@ -49,12 +50,19 @@ pub enum Rejection {
     /// this nonce; only one of them could ever apply.
     #[error("another pending transaction from this sender already has nonce {nonce}")]
     NonceConflict { nonce: u64 },
+    /// Code 10: a transaction with the same hash committed recently (within
+    /// the pool's memory of its last `max_txs` committed hashes). Stops a
+    /// transaction that reaches a node again after it committed (late
+    /// gossip) from committing twice where the application has no replay
+    /// protection of its own.
+    #[error("transaction already committed")]
+    Committed,
 }
 
 impl Rejection {
     /// Every [`Rejection::kind`], indexed by `code() - 1`, for metrics that
     /// export all kinds including those never seen.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "malformed",
         "bad_signature",
         "wrong_chain",
@@ -64,6 +72,7 @@ impl Rejection {
         "duplicate",
         "nonce_too_high",
         "nonce_conflict",
+        "committed",
     ];
 
     /// The stable numeric code of this rejection (see the table on [`Rejection`]).
@@ -78,6 +87,7 @@ impl Rejection {
             Rejection::Duplicate => 7,
             Rejection::NonceTooHigh { .. } => 8,
             Rejection::NonceConflict { .. } => 9,
+            Rejection::Committed => 10,
         }
     }
 

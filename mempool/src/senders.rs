@@ -1,15 +1,15 @@
-//! Per-sender bookkeeping: each sender's pending nonces, and a bounded memory
-//! of committed next nonces.
+//! Per-sender bookkeeping: each sender's pending nonces, and bounded memories
+//! of committed next nonces and of committed transaction hashes.
 //!
 //! Invariants:
 //! - a [`SenderQueue`] is never empty while it is stored: its `by_nonce` and
 //!   `arrivals` hold one item per pending transaction of the sender;
 //! - [`RecentNonces`] holds at most `cap` senders, and its eviction order
-//!   names each of them exactly once.
+//!   names each of them exactly once; [`RecentHashes`] likewise for hashes.
 
 use crate::Sender;
 use phalanx_crypto::Hash;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// The pending transactions of one sender.
 #[derive(Debug)]
@@ -87,5 +87,45 @@ impl RecentNonces {
             self.order.iter().all(|s| self.next.contains_key(s)),
             "the eviction order names only remembered senders"
         );
+    }
+}
+
+/// The hashes of the last `cap` committed transactions, so that one arriving
+/// again (by late gossip, or from a client) is not admitted and committed a
+/// second time.
+#[derive(Debug)]
+pub(crate) struct RecentHashes {
+    set: HashSet<Hash>,
+    order: VecDeque<Hash>,
+    cap: usize,
+}
+
+impl RecentHashes {
+    pub(crate) fn new(cap: usize) -> RecentHashes {
+        RecentHashes { set: HashSet::new(), order: VecDeque::new(), cap }
+    }
+
+    pub(crate) fn contains(&self, hash: &Hash) -> bool {
+        self.set.contains(hash)
+    }
+
+    /// Remembers `hash`, forgetting the oldest when full.
+    pub(crate) fn record(&mut self, hash: Hash) {
+        if self.cap == 0 || !self.set.insert(hash) {
+            return;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > self.cap
+            && let Some(evicted) = self.order.pop_front()
+        {
+            self.set.remove(&evicted);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        assert!(self.set.len() <= self.cap, "recent hashes stay within their bound");
+        assert_eq!(self.order.len(), self.set.len(), "the eviction order names every remembered hash once");
+        assert!(self.order.iter().all(|h| self.set.contains(h)), "the eviction order names only remembered hashes");
     }
 }

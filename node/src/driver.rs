@@ -405,11 +405,18 @@ impl Driver {
 
     /// Asks the mempool for a payload, skipping what the uncommitted blocks
     /// in `exclude` already carry and continuing their senders' nonces.
+    ///
+    /// Blocks the engine has committed but the committer has not executed
+    /// yet are skipped too: their transactions leave the mempool only once
+    /// executed, and HotStuff's `exclude` (the path from the committed root)
+    /// no longer names them, so without this a leader re-proposes them and
+    /// a transaction commits twice.
     fn reap(&self, st: &State, max_bytes: usize, max_txs: usize, exclude: &[BlockId]) -> Vec<Tx> {
+        let committed = self.engine.status().committed_height;
         let mut hashes = HashSet::new();
         let mut in_flight: HashMap<TxSender, u64> = HashMap::new();
-        for id in exclude {
-            let Some(p) = st.pending.get(id) else { continue };
+        let unexecuted = st.pending.values().filter(|p| p.height <= committed);
+        for p in exclude.iter().filter_map(|id| st.pending.get(id)).chain(unexecuted) {
             hashes.extend(p.tx_hashes.iter().copied());
             for (s, n) in &p.next_nonces {
                 let e = in_flight.entry(*s).or_insert(0);

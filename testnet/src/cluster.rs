@@ -101,7 +101,13 @@ impl Cluster {
     /// Generates `n` validator homes with `bin testnet` in a fresh temporary
     /// directory. `extra` is passed to `phalanx testnet` as is.
     pub fn generate(bin: &Path, n: usize, extra: &[&str]) -> anyhow::Result<Cluster> {
-        let dir = tempfile::Builder::new().prefix("phalanx-testnet-").tempdir()?;
+        Self::generate_in(bin, n, extra, &std::env::temp_dir())
+    }
+
+    /// [`Cluster::generate`] with the directory made inside `parent` (for
+    /// example on the real disk rather than a tmpfs), which must exist.
+    pub fn generate_in(bin: &Path, n: usize, extra: &[&str], parent: &Path) -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("phalanx-testnet-").tempdir_in(parent)?;
         let root = dir.path().to_owned();
         let out = Command::new(bin)
             .args(["testnet", "-n", &n.to_string(), "--base-port", "0", "--output"])

@@ -46,6 +46,7 @@ fn every_rejection_has_its_code_kind_and_message() {
             "nonce_conflict",
             "another pending transaction from this sender already has nonce 7",
         ),
+        (Rejection::Committed, 10, "committed", "transaction already committed"),
     ];
     for (rejection, code, kind, message) in table {
         assert_eq!((rejection.code(), rejection.kind(), rejection.to_string().as_str()), (code, kind, message));

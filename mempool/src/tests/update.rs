@@ -65,3 +65,18 @@ fn update_remembers_committed_nonces_within_the_bound() {
     assert!(pool.admit(tx(0, 4, 0), info(0, 4, 4)).is_ok());
     assert_eq!(pool.admit(tx(2, 4, 0), info(2, 4, 4)), Err(Rejection::NonceTooLow { got: 4, expected: 5 }));
 }
+
+/// A transaction reported committed is refused if it arrives again (late
+/// gossip, with no nonce to stop it), while the pool remembers it: its last
+/// `max_txs` committed hashes.
+#[test]
+fn a_committed_transaction_is_not_admitted_again_while_remembered() {
+    let mut pool = Mempool::new(MempoolConfig { max_txs: 2, ..config() });
+    let a = admit(&mut pool, 0, 0);
+    pool.update(&[a], &[]);
+    pool.check_invariants();
+    assert_eq!(pool.admit(tx(0, 0, 0), info(0, 0, 0)), Err(Rejection::Committed));
+    pool.update(&[Hash::digest(b"one"), Hash::digest(b"two")], &[]);
+    pool.check_invariants();
+    assert_eq!(pool.admit(tx(0, 0, 0), info(0, 0, 0)), Ok(a));
+}

@@ -9,9 +9,12 @@
 //! `H(domain || previous hash || height || hash of each payload)`.
 //!
 //! There are no senders, nonces or signatures: each payload is its own
-//! "sender" with nonce 0, so the mempool never orders two of them, and the
-//! same payload submitted again after it committed commits again. Clients
-//! that need each payload once must make them unique.
+//! "sender" with nonce 0, so the mempool never orders two of them. The only
+//! replay protection is the mempool's memory of its last `mempool.max_txs`
+//! committed hashes (it refuses those with code 1010, so a payload that
+//! reaches a node again by late gossip does not commit twice); the same
+//! payload submitted after that commits again. Clients that need each
+//! payload once must make them unique.
 
 use super::Application;
 use super::kv::RAFT_CONFIG_KEY;

@@ -46,7 +46,8 @@ pub mod codes {
     /// A refused transaction is `TX_REJECTED + ` the mempool's reason code:
     /// 1001 malformed, 1002 invalid signature, 1003 wrong chain id, 1004 nonce
     /// already used (replay), 1005 too large, 1006 mempool full, 1007 already
-    /// in the mempool, 1008 nonce too far ahead, 1009 nonce already pending.
+    /// in the mempool, 1008 nonce too far ahead, 1009 nonce already pending,
+    /// 1010 already committed (recently).
     pub const TX_REJECTED: i32 = 1000;
     /// The transaction, block or key does not exist (or, for a block below
     /// the node's base height, is not held here; the error's data then

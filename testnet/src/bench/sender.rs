@@ -1,0 +1,239 @@
+//! The open-loop sender: one task per HTTP connection.
+//!
+//! Connection `c` of `C` sends transactions `c, c + C, c + 2C, ...`, each at
+//! (or after) its scheduled time `i / rate`. It wakes on tick boundaries
+//! (every `tick`), sends every transaction of its own that is due as one
+//! JSON-RPC batch request (at most `max_batch` at once), and waits for the
+//! answer. HTTP/1.1 carries one request at a time, so while an answer is
+//! late the connection's due transactions pile up and go in the next, larger
+//! batch: the offered rate does not drop (open loop), and the time they
+//! waited counts in their latency, which is measured from the scheduled
+//! time. How late each transaction left (its send lag) is recorded too.
+//!
+//! Each connection starts on validator `c % N`. If a request fails (the
+//! node died), its transactions count as unanswered and the connection
+//! moves to the next validator that accepts a connection.
+
+use super::track::{Admission, Tracker, micros_since};
+use super::workload::Workload;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a connection sends.
+#[derive(Clone, Debug)]
+pub struct SendConfig {
+    /// `broadcast_tx_sync` or `broadcast_tx_async`.
+    pub method: &'static str,
+    /// How often a connection wakes to send what is due.
+    pub tick: Duration,
+    /// Most transactions in one batch request.
+    pub max_batch: usize,
+    /// Connections in all.
+    pub connections: usize,
+    /// The measured window (µs since t0): send lags are kept for
+    /// transactions scheduled inside it.
+    pub window_us: (u64, u64),
+}
+
+/// What one connection did.
+#[derive(Debug, Default)]
+pub struct SendStats {
+    /// Send lag (actual − scheduled send time, µs) of each transaction
+    /// scheduled in the measured window.
+    pub lag_us: Vec<u32>,
+    /// Transactions scheduled in the window that left before it ended.
+    pub sent_in_window: u64,
+    /// Batch requests sent.
+    pub requests: u64,
+    /// Times the connection was (re)opened.
+    pub connects: u64,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+struct Answer {
+    id: Option<u64>,
+    error: Option<AnswerError>,
+}
+
+#[derive(Deserialize)]
+struct AnswerError {
+    code: i32,
+}
+
+/// An open HTTP connection to one validator.
+struct Link {
+    node: usize,
+    send: SendRequest<Full<Bytes>>,
+}
+
+async fn connect(addr: &str) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
+}
+
+/// Opens a connection to `nodes[first]`, or else to the next validators in
+/// turn.
+async fn open(nodes: &[String], first: usize) -> Option<Link> {
+    for k in 0..nodes.len() {
+        let node = (first + k) % nodes.len();
+        if let Ok(send) = connect(&nodes[node]).await {
+            return Some(Link { node, send });
+        }
+    }
+    None
+}
+
+async fn post(link: &mut Link, addr: &str, body: String) -> Result<(u16, Bytes), String> {
+    let exchange = async {
+        link.send.ready().await.map_err(|e| e.to_string())?;
+        let req = hyper::Request::post("/")
+            .header(hyper::header::HOST, addr)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = link.send.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, bytes))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| "request timed out".to_owned())?
+}
+
+/// Records the answers to a batch of `ids` sent to `node`.
+/// The ids are `ids[0] + k * step`.
+fn record(tr: &Tracker, ids: &[usize], step: usize, node: usize, status: u16, body: &[u8]) {
+    let mut answered = vec![false; ids.len()];
+    let first = ids[0];
+    let answers: Vec<Answer> = match serde_json::from_slice::<Vec<Answer>>(body) {
+        Ok(a) => a,
+        // A single error object answers the whole batch (too large, ...).
+        Err(_) => match serde_json::from_slice::<Answer>(body) {
+            Ok(Answer { error: Some(e), .. }) => {
+                for &i in ids {
+                    tr.admitted(i, Admission::Refused, node);
+                }
+                tr.error(e.code.to_string(), ids.len() as u64);
+                return;
+            }
+            _ => {
+                for &i in ids {
+                    tr.admitted(i, Admission::NoAnswer, node);
+                }
+                tr.error(format!("http-{status}"), ids.len() as u64);
+                return;
+            }
+        },
+    };
+    for a in answers {
+        let Some(i) = a.id.map(|id| id as usize) else { continue };
+        if i < first || !(i - first).is_multiple_of(step) || (i - first) / step >= ids.len() {
+            continue;
+        }
+        answered[(i - first) / step] = true;
+        match a.error {
+            None => tr.admitted(i, Admission::Accepted, node),
+            Some(e) => {
+                tr.admitted(i, Admission::Refused, node);
+                tr.error(e.code.to_string(), 1);
+            }
+        }
+    }
+    let missing: Vec<usize> = ids.iter().zip(&answered).filter(|(_, a)| !**a).map(|(i, _)| *i).collect();
+    for &i in &missing {
+        tr.admitted(i, Admission::NoAnswer, node);
+    }
+    if !missing.is_empty() {
+        tr.error("no-answer".into(), missing.len() as u64);
+    }
+}
+
+/// Runs connection `c` until all its transactions are sent.
+pub async fn run_connection(
+    c: usize,
+    nodes: Arc<Vec<String>>,
+    wl: Arc<Workload>,
+    tr: Arc<Tracker>,
+    cfg: SendConfig,
+) -> SendStats {
+    let mut stats = SendStats::default();
+    let tick_us = (cfg.tick.as_micros() as u64).max(1);
+    let step = cfg.connections;
+    let mut link: Option<Link> = None;
+    let mut next_node = c % nodes.len();
+    let mut next = c;
+    while next < tr.len() {
+        let due = tr.due_by(micros_since(tr.t0));
+        if next >= due {
+            let at = tr.scheduled_us(next).div_ceil(tick_us) * tick_us;
+            tokio::time::sleep_until((tr.t0 + Duration::from_micros(at)).into()).await;
+            continue;
+        }
+        let mut ids = Vec::new();
+        let mut body = String::with_capacity(1024);
+        body.push('[');
+        while next < due && ids.len() < cfg.max_batch {
+            if !ids.is_empty() {
+                body.push(',');
+            }
+            body.push_str(r#"{"jsonrpc":"2.0","id":"#);
+            body.push_str(&next.to_string());
+            body.push_str(r#","method":""#);
+            body.push_str(cfg.method);
+            body.push_str(r#"","params":{"tx":""#);
+            wl.write_b64(next, &mut body);
+            body.push_str(r#""}}"#);
+            ids.push(next);
+            next += step;
+        }
+        body.push(']');
+        let sent_us = micros_since(tr.t0);
+        for &i in &ids {
+            let s = tr.scheduled_us(i);
+            if s >= cfg.window_us.0 && s < cfg.window_us.1 {
+                stats.lag_us.push(sent_us.saturating_sub(s).min(u32::MAX as u64) as u32);
+                stats.sent_in_window += (sent_us < cfg.window_us.1) as u64;
+            }
+        }
+        if link.is_none() {
+            link = open(&nodes, next_node).await;
+            stats.connects += link.is_some() as u64;
+        }
+        let Some(l) = link.as_mut() else {
+            for &i in &ids {
+                tr.admitted(i, Admission::NoAnswer, next_node);
+            }
+            tr.error("transport".into(), ids.len() as u64);
+            continue;
+        };
+        stats.requests += 1;
+        let node = l.node;
+        match post(l, &nodes[node], body).await {
+            Ok((status, answer)) => record(&tr, &ids, step, node, status, &answer),
+            Err(_) => {
+                for &i in &ids {
+                    tr.admitted(i, Admission::NoAnswer, node);
+                }
+                tr.error("transport".into(), ids.len() as u64);
+                link = None;
+                next_node = node;
+            }
+        }
+    }
+    stats
+}
