@@ -320,14 +320,15 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
     let (fault_layer, evidence) = match genesis.consensus.protocol {
         Protocol::Raft => (None, None),
         _ => (
-            Some(FaultLayer::new(
-                faults.clone(),
-                loaded.validator_key.clone(),
-                genesis.chain_id.clone(),
-                &validators_for_faults,
-                genesis_for_faults,
-            ))
-            .filter(|_| !faults.is_empty()),
+            (!faults.is_empty()).then(|| {
+                FaultLayer::new(
+                    faults.clone(),
+                    loaded.validator_key.clone(),
+                    genesis.chain_id.clone(),
+                    &validators_for_faults,
+                    genesis_for_faults,
+                )
+            }),
             Some(EvidenceReporter::new(
                 loaded.validator_key.clone(),
                 genesis.chain_id.clone(),

@@ -409,7 +409,6 @@ impl Overlay<'_> {
 mod tests {
     use super::*;
     use crate::app::tx::Transaction;
-    use phalanx_consensus::types::{BlockHeader, Certificate};
     use phalanx_crypto::Keypair;
 
     const CHAIN: &str = "kv-test";
@@ -427,20 +426,7 @@ mod tests {
     }
 
     fn block(txs: Vec<Tx>) -> Block {
-        let k = key(99);
-        let header = BlockHeader {
-            chain_id: CHAIN.into(),
-            height: 1,
-            round: 1,
-            parent: Hash::ZERO,
-            parent_round: 0,
-            payload_root: phalanx_consensus::types::payload_root(&txs),
-            app_height: 0,
-            app_hash: Hash::ZERO,
-            proposer: k.public(),
-            time_ms: 0,
-        };
-        Block::sign(header, Certificate::Genesis, txs, &k)
+        crate::app::test_block(CHAIN, 1, txs)
     }
 
     fn state_with(accounts: &[(PublicKey, u64)]) -> BTreeMap<Vec<u8>, Vec<u8>> {

@@ -64,6 +64,31 @@ pub fn build(kind: AppKind, chain_id: &str, tx_max_bytes: usize, validators: Val
     }
 }
 
+/// A block at `height` carrying `txs`, signed by a fixed key, for the
+/// applications' unit tests (execution reads nothing else of it).
+#[cfg(test)]
+pub(crate) fn test_block(
+    chain_id: &str,
+    height: u64,
+    txs: Vec<phalanx_consensus::types::Tx>,
+) -> phalanx_consensus::types::Block {
+    use phalanx_consensus::types::{Block, BlockHeader, Certificate, payload_root};
+    let k = phalanx_crypto::Keypair::from_seed(&[99; 32]);
+    let header = BlockHeader {
+        chain_id: chain_id.into(),
+        height,
+        round: height,
+        parent: Hash::ZERO,
+        parent_round: 0,
+        payload_root: payload_root(&txs),
+        app_height: 0,
+        app_hash: Hash::ZERO,
+        proposer: k.public(),
+        time_ms: 0,
+    };
+    Block::sign(header, Certificate::Genesis, txs, &k)
+}
+
 /// The initial state of application `kind` and its application hash.
 pub fn genesis_state(kind: AppKind, accounts: &[(PublicKey, u64)]) -> (BTreeMap<Vec<u8>, Vec<u8>>, Hash) {
     match kind {

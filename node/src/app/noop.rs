@@ -108,25 +108,10 @@ impl Application for NoopApp {
 mod tests {
     use super::*;
     use crate::app::checker;
-    use phalanx_consensus::types::{BlockHeader, Certificate};
-    use phalanx_crypto::Keypair;
     use phalanx_mempool::{MempoolConfig, SharedMempool};
 
     fn block(height: u64, txs: Vec<Tx>) -> Block {
-        let k = Keypair::from_seed(&[1; 32]);
-        let header = BlockHeader {
-            chain_id: "c".into(),
-            height,
-            round: height,
-            parent: Hash::ZERO,
-            parent_round: 0,
-            payload_root: phalanx_consensus::types::payload_root(&txs),
-            app_height: 0,
-            app_hash: Hash::ZERO,
-            proposer: k.public(),
-            time_ms: 0,
-        };
-        Block::sign(header, Certificate::Genesis, txs, &k)
+        crate::app::test_block("c", height, txs)
     }
 
     #[test]
