@@ -35,6 +35,10 @@ const MIB: u64 = 1024 * 1024;
 
 /// Longest chain id, in characters.
 pub const CHAIN_ID_MAX_CHARS: usize = 50;
+/// Default `consensus.reputation_window`, in rounds.
+pub const DEFAULT_REPUTATION_WINDOW: u64 = 500;
+/// Largest allowed `consensus.reputation_window`.
+pub const REPUTATION_WINDOW_MAX: u64 = 10_000;
 /// Smallest allowed `consensus.timeout_ms_base`.
 pub const TIMEOUT_MS_BASE_MIN: u64 = 10;
 /// Largest allowed `consensus.block_max_bytes` (64 MiB).
@@ -144,6 +148,11 @@ pub struct ConsensusParams {
     pub block_max_txs: u64,
     /// Largest transaction, in bytes. Default 64 KiB; positive and at most `block_max_bytes`.
     pub tx_max_bytes: u64,
+    /// HotStuff leader reputation: a validator that failed to lead a round
+    /// is skipped by the leader schedule until that round is this many rounds
+    /// old (at most a third of the voting power is skipped at once). Default
+    /// 500; at most 10000; 0 turns it off (plain round-robin).
+    pub reputation_window: u64,
 }
 
 impl Default for ConsensusParams {
@@ -156,6 +165,7 @@ impl Default for ConsensusParams {
             block_max_bytes: 4 * MIB,
             block_max_txs: 10_000,
             tx_max_bytes: 64 * 1024,
+            reputation_window: DEFAULT_REPUTATION_WINDOW,
         }
     }
 }
@@ -192,6 +202,10 @@ impl ConsensusParams {
         }
         if self.tx_max_bytes == 0 {
             return err("tx_max_bytes", "must be > 0".into());
+        }
+        if self.reputation_window > REPUTATION_WINDOW_MAX {
+            let got = self.reputation_window;
+            return err("reputation_window", format!("must be at most {REPUTATION_WINDOW_MAX}, got {got}"));
         }
         if self.tx_max_bytes > self.block_max_bytes {
             let (tx, block) = (self.tx_max_bytes, self.block_max_bytes);

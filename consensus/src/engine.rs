@@ -183,6 +183,16 @@ pub enum SafetyState {
     Raft(crate::raft::HardState),
 }
 
+/// A committed block as HotStuff's leader reputation reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub height: crate::types::Height,
+    pub round: crate::types::Round,
+    /// The signers of its `justify` (the validators that voted for its
+    /// parent).
+    pub voters: crate::types::SignerBitmap,
+}
+
 /// What the store gives an engine at start.
 #[derive(Clone, Debug)]
 pub struct Recovery {
@@ -194,6 +204,10 @@ pub struct Recovery {
     pub blocks: Vec<Block>,
     /// Application hashes of recently executed heights, ascending.
     pub executed: Vec<(Height, Hash)>,
+    /// HotStuff: committed blocks below `committed`, ascending, from the
+    /// newest back past what leader reputation reads (or to the oldest
+    /// block held).
+    pub history: Vec<HistoryEntry>,
     /// Raft: the configuration recorded in the committed application state
     /// (`None`: none was ever committed, the genesis validators vote).
     pub membership: Option<crate::raft::Membership>,
@@ -229,4 +243,7 @@ pub struct EngineStatus {
     pub role: String,
     /// Raft mode: the configuration in effect (voters, learners, joint).
     pub membership: Option<crate::raft::Membership>,
+    /// HotStuff: validators the leader schedule currently skips because
+    /// they failed to lead recently (leader reputation).
+    pub excluded_leaders: Vec<crate::types::ValidatorId>,
 }

@@ -18,7 +18,9 @@ pub mod smr;
 pub mod types;
 pub mod verify;
 
-pub use engine::{Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, Recovery, SafetyState, TimerId};
+pub use engine::{
+    Action, ConsensusMsg, Engine, EngineStatus, HistoryEntry, HotStuffMsg, Input, Recovery, SafetyState, TimerId,
+};
 
 /// True when built with `unsafe-test-hooks` (the simulator's broken engines).
 /// A validator built this way says so loudly at start.

@@ -254,14 +254,13 @@ impl Verifier {
         self.verify_qc(qc)
     }
 
-    /// Checks a proposal: its block (see [`Verifier::verify_block`]), that
-    /// it comes from `leader`, and that its round follows its QC's round or
-    /// a valid TC for the round before.
-    pub fn verify_proposal(&mut self, p: Proposal, leader: ValidatorId) -> Result<Verified<Proposal>, VerifyError> {
+    /// Checks a proposal: its block (see [`Verifier::verify_block`]), and
+    /// that its round follows its QC's round or a valid TC for the round
+    /// before. Whether its proposer leads the round depends on the chain it
+    /// extends (leader reputation), so the engine checks that once it holds
+    /// the parent.
+    pub fn verify_proposal(&mut self, p: Proposal) -> Result<Verified<Proposal>, VerifyError> {
         let round = p.block.round();
-        if p.block.header.proposer != leader {
-            return Err(VerifyError::WrongProposer { round, got: p.block.header.proposer, want: leader });
-        }
         self.verify_block(&p.block)?;
         let qc_round = p.block.header.parent_round;
         if let Some(tc) = &p.tc {

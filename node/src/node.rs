@@ -27,6 +27,7 @@ use libp2p::PeerId;
 use parking_lot::RwLock;
 use phalanx_config::{Fault, Loaded, Protocol};
 use phalanx_consensus::engine::{ConsensusMsg, Engine, EngineStatus, Input, SyncRequest, SyncResponse};
+use phalanx_consensus::hotstuff::reputation::Params as ReputationParams;
 use phalanx_consensus::hotstuff::{EngineConfig, HotStuff, serve_sync};
 use phalanx_consensus::raft::{Raft, RaftConfig};
 use phalanx_consensus::smr::PayloadVerifier;
@@ -251,6 +252,10 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
 
     let mut recovery = store.recovery(EXECUTED_KEEP)?;
     recovery.membership = crate::app::raft_config(store.as_state());
+    if genesis.consensus.protocol == Protocol::HotStuff {
+        let params = ReputationParams::new(genesis.consensus.reputation_window, genesis.validators.len());
+        recovery.history = store.committed_history(params.window, params.absent_blocks)?;
+    }
     if faults.has(Fault::Amnesia)
         && recovery.committed.block.height() >= faults.from_height
         && recovery.safety.is_some()
@@ -311,6 +316,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
                 empty_block_interval_ms: genesis.consensus.empty_block_interval_ms,
                 sync_timeout_ms: cfg.consensus.sync_timeout_ms,
                 sync_max_blocks: SYNC_MAX_BLOCKS as u32,
+                reputation_window: genesis.consensus.reputation_window,
             };
             let verifier: Arc<dyn PayloadVerifier> = app.clone() as Arc<dyn PayloadVerifier>;
             Box::new(HotStuff::new(engine_cfg, loaded.validator_key.clone(), verifier))

@@ -151,9 +151,24 @@ async fn four_validators_commit_200_transactions_and_agree() {
 async fn killed_validator_restarts_and_catches_up() {
     let _serial = SERIAL.lock().await;
     let mut c = running(4).await;
+    let dead_key = validator_keys(&c, 0).await.unwrap()[3].clone();
     c.kill(3).unwrap();
     let h = c.height(0).await.unwrap();
     c.wait_height(0, h + 5, DEADLINE).await.unwrap();
+    // Leader reputation: once node3 fails a turn as leader, each survivor's
+    // schedule skips it, says so in its log and in `status`.
+    for i in 0..3 {
+        c.wait_for(DEADLINE, "the dead validator to be skipped as leader", &[i], || async {
+            let s = c.call(i, "status", Value::Null).await.ok()?;
+            let excluded = s["consensus"]["excluded_leaders"].as_array()?.clone();
+            (excluded == vec![json!(dead_key)]).then_some(())
+        })
+        .await
+        .unwrap();
+        assert!(c.log(i).contains("leader reputation"), "node{i} logs the exclusion");
+        let leader = c.call(i, "status", Value::Null).await.unwrap()["consensus"]["leader"].clone();
+        assert_ne!(leader, json!(dead_key));
+    }
     let key = client(&c, 0);
     let mut hashes = Vec::new();
     for n in 0..20u64 {

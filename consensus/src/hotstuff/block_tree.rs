@@ -144,11 +144,18 @@ impl BlockTree {
         if path.is_empty() || path.iter().any(|b| !self.qcs.contains_key(b)) {
             return Vec::new();
         }
+        // Each block but the last is certified by its child's justify, so
+        // the stored certificates are the chain's own (leader reputation
+        // reads their signers back at restart); the last by its best QC.
         let committed: Vec<CertifiedBlock> = path
             .iter()
-            .map(|b| CertifiedBlock {
-                block: self.blocks[b].block.clone(),
-                cert: Certificate::Quorum(self.qcs[b].clone()),
+            .enumerate()
+            .map(|(i, b)| {
+                let cert = match path.get(i + 1).map(|c| &self.blocks[c].block.justify) {
+                    Some(justify @ Certificate::Quorum(_)) => justify.clone(),
+                    _ => Certificate::Quorum(self.qcs[b].clone()),
+                };
+                CertifiedBlock { block: self.blocks[b].block.clone(), cert }
             })
             .collect();
         self.root = *id;
@@ -267,6 +274,7 @@ mod tests {
         let heights: Vec<u64> = committed.iter().map(|c| c.block.height()).collect();
         assert_eq!(heights, vec![1, 2]);
         assert_eq!(committed[1].cert, Certificate::Quorum(qc_for(&b2)));
+        assert_eq!(committed[0].cert, b2.justify, "certified by its child's justify");
         assert_eq!(t.root().id(), b2.id());
         assert!(!t.contains(&fork.id()), "the fork off b1 is dropped");
         assert!(t.contains(&b3.id()));

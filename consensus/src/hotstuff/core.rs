@@ -21,6 +21,7 @@
 use super::block_tree::BlockTree;
 use super::leader::LeaderSchedule;
 use super::pacemaker::Pacemaker;
+use super::reputation::{self, Choice};
 use super::safety::{SafetyData, SafetyRules};
 use super::sync::SyncState;
 use super::votes::{VoteCollector, VoteOutcome};
@@ -30,8 +31,8 @@ use crate::engine::{
 };
 use crate::smr::PayloadVerifier;
 use crate::types::{
-    Block, BlockHeader, BlockId, Certificate, Height, Millis, Proposal, QuorumCert, Round, SyncInfo, Timeout,
-    TimeoutCert, Tx, ValidatorId, ValidatorSet, Vote, payload_root,
+    Block, BlockHeader, BlockId, Certificate, CertifiedBlock, Height, Millis, Proposal, QuorumCert, Round,
+    SignerBitmap, SyncInfo, Timeout, TimeoutCert, Tx, ValidatorId, ValidatorSet, Vote, payload_root,
 };
 use crate::verify::{Verified, Verifier, genesis_qc, justify_qc};
 use phalanx_crypto::{Hash, Keypair, Signature};
@@ -68,6 +69,9 @@ pub struct EngineConfig {
     pub sync_timeout_ms: Millis,
     /// Most blocks asked for in one sync request.
     pub sync_max_blocks: u32,
+    /// Leader reputation: how many rounds back a failure to lead keeps a
+    /// validator out of the schedule (see `reputation.rs`); 0 turns it off.
+    pub reputation_window: Round,
 }
 
 struct Proposing {
@@ -96,12 +100,23 @@ pub struct HotStuff {
     proposing: Option<Proposing>,
     next_ticket: u64,
     pending_vote: Option<Verified<Proposal>>,
-    seen_proposals: BTreeMap<Round, (BlockHeader, Signature)>,
+    /// The first proposal seen from each proposer, per round.
+    seen_proposals: BTreeMap<Round, Vec<(BlockHeader, Signature)>>,
     /// Rounds whose leader was caught equivocating: its further proposals in
     /// that round are ignored.
-    equivocated: BTreeSet<Round>,
+    equivocated: BTreeSet<(Round, ValidatorId)>,
     /// The round up to which each peer was last sent our certificates.
     helped: BTreeMap<ValidatorId, Round>,
+    /// Leader reputation's sizes.
+    reputation: reputation::Params,
+    /// Committed blocks below the root: round -> signers of its justify;
+    /// those of the reputation window and the last `absent_blocks`.
+    history: BTreeMap<Round, SignerBitmap>,
+    /// The lowest round `committed_rounds` is complete from (0 unless the
+    /// store's history starts at a snapshot).
+    known_from: Round,
+    /// The validators the schedule skipped when last logged.
+    excluded_logged: Vec<ValidatorId>,
     /// Always true in a validator; false only in the simulator's
     /// deliberately broken engines (feature `unsafe-test-hooks`).
     consecutive_rounds_to_commit: bool,
@@ -131,6 +146,10 @@ impl HotStuff {
             seen_proposals: BTreeMap::new(),
             equivocated: BTreeSet::new(),
             helped: BTreeMap::new(),
+            reputation: reputation::Params::new(cfg.reputation_window, cfg.validators.len()),
+            history: BTreeMap::new(),
+            known_from: 0,
+            excluded_logged: Vec::new(),
             consecutive_rounds_to_commit: true,
             restored: false,
             cfg,
@@ -176,9 +195,75 @@ impl HotStuff {
         self.safety.data()
     }
 
-    /// The leader of `round`.
+    /// The leader of `round` on the chain of the highest QC.
     pub fn leader(&self, round: Round) -> ValidatorId {
-        self.leaders.leader(round)
+        self.choose_leader(&self.tree.high_qc().block_id(), round).leader
+    }
+
+    /// Who leads `round` on the chain ending at `parent`, after leader
+    /// reputation (see `reputation.rs`). An unknown `parent` gives the base
+    /// schedule's leader, marked uncertain.
+    fn choose_leader(&self, parent: &BlockId, round: Round) -> Choice {
+        let params = self.reputation;
+        let Some(mut block) = self.tree.get(parent) else {
+            let leader = self.leaders.leader(round);
+            return Choice { leader, excluded: Vec::new(), certain: params.window == 0 };
+        };
+        if params.window == 0 {
+            return reputation::choose(&self.leaders, &self.cfg.validators, params, round, &[], 0);
+        }
+        let lo = round.saturating_sub(params.window);
+        let enough =
+            |entries: &Vec<reputation::ChainEntry<'_>>, r: Round| r < lo && entries.len() >= params.absent_blocks;
+        let none = SignerBitmap::default();
+        let mut entries: Vec<reputation::ChainEntry<'_>> = Vec::new();
+        // Up the tree to the root, then on through the committed history.
+        loop {
+            if enough(&entries, block.round()) {
+                break;
+            }
+            entries.push((block.round(), block.justify.as_quorum().map_or(&none, |qc| &qc.signers)));
+            match self.tree.get(&block.parent()) {
+                Some(p) if block.height() > self.tree.root_height() => block = p,
+                _ => {
+                    for (r, voters) in self.history.range(..block.round()).rev() {
+                        if enough(&entries, *r) {
+                            break;
+                        }
+                        entries.push((*r, voters));
+                    }
+                    break;
+                }
+            }
+        }
+        entries.reverse();
+        reputation::choose(&self.leaders, &self.cfg.validators, params, round, &entries, self.known_from)
+    }
+
+    /// Logs when the set of validators the schedule skips changes.
+    fn log_reputation(&mut self, choice: &Choice) {
+        let now: Vec<ValidatorId> = choice.excluded.iter().map(|e| e.id).collect();
+        if now == self.excluded_logged {
+            return;
+        }
+        for e in &choice.excluded {
+            if !self.excluded_logged.contains(&e.id) {
+                warn!(
+                    validator = %e.id.short(),
+                    absent_from_recent_qcs = e.absent,
+                    failed_rounds = e.failed,
+                    last_failed_round = e.last_failed,
+                    window = self.cfg.reputation_window,
+                    "leader reputation: this validator failed to lead or stopped voting; its turns go to others"
+                );
+            }
+        }
+        for id in &self.excluded_logged {
+            if !now.contains(id) {
+                info!(validator = %id.short(), "leader reputation: this validator leads again");
+            }
+        }
+        self.excluded_logged = now;
     }
 
     /// The current round.
@@ -216,6 +301,15 @@ impl HotStuff {
             Certificate::Quorum(qc) => qc.clone(),
             _ => genesis_qc(&r.committed.block),
         };
+        // Complete from genesis if the history reaches height 1 (or the root
+        // is genesis); otherwise from its oldest known round.
+        self.known_from = match r.history.first() {
+            _ if r.committed.block.height() == 0 => 0,
+            Some(e) if e.height == 1 => 0,
+            Some(e) => e.round,
+            None => r.committed.block.round(),
+        };
+        self.history = r.history.into_iter().map(|e| (e.round, e.voters)).collect();
         self.tree = BlockTree::new(r.committed.block, root_qc);
         self.executed.extend(r.executed);
         let mut blocks = r.blocks;
@@ -289,9 +383,27 @@ impl HotStuff {
             return;
         }
         let committed = self.tree.commit(&b0);
+        self.remember_committed(&committed);
         if let Some(last) = committed.last() {
             debug!(height = last.block.height(), round = last.block.round(), "committed");
             out.push(Action::Commit(committed));
+        }
+    }
+
+    /// Keeps what leader reputation reads of newly committed blocks.
+    fn remember_committed(&mut self, committed: &[CertifiedBlock]) {
+        if self.reputation.window == 0 {
+            return;
+        }
+        for c in committed {
+            let voters = c.block.justify.as_quorum().map(|qc| qc.signers.clone()).unwrap_or_default();
+            self.history.insert(c.block.round(), voters);
+        }
+        let floor = self.tree.root().round().saturating_sub(self.reputation.window);
+        while self.history.len() > self.reputation.absent_blocks
+            && self.history.first_key_value().is_some_and(|(r, _)| *r < floor)
+        {
+            self.history.pop_first();
         }
     }
 
@@ -303,8 +415,22 @@ impl HotStuff {
         self.pending_vote = None;
         self.proposing = None;
         self.seen_proposals = self.seen_proposals.split_off(&round.saturating_sub(PROPOSALS_KEEP));
-        self.equivocated = self.equivocated.split_off(&round.saturating_sub(PROPOSALS_KEEP));
-        if self.leaders.leader(round) == self.me {
+        self.equivocated.retain(|(r, _)| *r >= round.saturating_sub(PROPOSALS_KEEP));
+        self.maybe_propose(now, out);
+    }
+
+    /// Starts proposing if this validator leads the current round on the
+    /// chain of its highest QC. Waits for that QC's block if it is still
+    /// being fetched (`after_insert` calls again).
+    fn maybe_propose(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let round = self.pacemaker.round();
+        let parent = self.tree.high_qc().block_id();
+        if self.proposing.is_some() || self.safety.data().last_proposed_round >= round || !self.tree.contains(&parent) {
+            return;
+        }
+        let choice = self.choose_leader(&parent, round);
+        self.log_reputation(&choice);
+        if choice.leader == self.me {
             self.proposing = Some(Proposing { round, ticket: 0, started_at: now, parent: BlockId::ZERO });
             self.request_payload(out);
         }
@@ -427,7 +553,7 @@ impl HotStuff {
         if round < self.pacemaker.round() {
             return;
         }
-        match self.verifier.verify_proposal(p, self.leaders.leader(round)) {
+        match self.verifier.verify_proposal(p) {
             Ok(vp) => self.on_verified_proposal(now, from, vp, out),
             Err(e) => out.push(Action::Invalid { from, reason: format!("proposal for round {round}: {e}") }),
         }
@@ -435,7 +561,7 @@ impl HotStuff {
 
     fn on_verified_proposal(&mut self, now: Millis, from: ValidatorId, vp: Verified<Proposal>, out: &mut Vec<Action>) {
         let round = vp.block.round();
-        if self.equivocated.contains(&round) && !self.tree.contains(&vp.block.id()) {
+        if self.equivocated.contains(&(round, vp.block.header.proposer)) && !self.tree.contains(&vp.block.id()) {
             // Its leader already proposed two blocks this round: keep those,
             // ignore any more (a Byzantine leader could sign any number).
             return;
@@ -453,23 +579,24 @@ impl HotStuff {
         self.accept_block(now, from, vp, out);
     }
 
-    /// Keeps the first proposal of each round; a second, different one
-    /// signed by the same proposer is evidence of equivocation.
+    /// Keeps the first proposal of each proposer in each round; a second,
+    /// different one signed by the same proposer is evidence of equivocation.
     fn note_proposal(&mut self, block: &Block, out: &mut Vec<Action>) {
         let round = block.round();
-        match self.seen_proposals.get(&round) {
-            None => {
-                self.seen_proposals.insert(round, (block.header.clone(), block.signature));
-            }
-            Some((first, sig)) if first.proposer == block.header.proposer && first.id() != block.id() => {
-                warn!(round, proposer = %block.header.proposer.short(), "equivocating proposals");
-                self.equivocated.insert(round);
-                out.push(Action::Evidence(crate::types::Evidence::DoubleProposal {
+        let proposer = block.header.proposer;
+        let seen = self.seen_proposals.entry(round).or_default();
+        match seen.iter().find(|(h, _)| h.proposer == proposer) {
+            None => seen.push((block.header.clone(), block.signature)),
+            Some((first, sig)) if first.id() != block.id() => {
+                warn!(round, proposer = %proposer.short(), "equivocating proposals");
+                let evidence = crate::types::Evidence::DoubleProposal {
                     a: first.clone(),
                     sig_a: *sig,
                     b: block.header.clone(),
                     sig_b: block.signature,
-                }));
+                };
+                self.equivocated.insert((round, proposer));
+                out.push(Action::Evidence(evidence));
             }
             Some(_) => {}
         }
@@ -513,6 +640,14 @@ impl HotStuff {
     }
 
     fn accept_block(&mut self, now: Millis, from: ValidatorId, vp: Verified<Proposal>, out: &mut Vec<Action>) {
+        let round = vp.block.round();
+        let proposer = vp.block.header.proposer;
+        let choice = self.choose_leader(&vp.block.parent(), round);
+        if choice.leader != proposer && choice.certain {
+            let e = crate::verify::VerifyError::WrongProposer { round, got: proposer, want: choice.leader };
+            out.push(Action::Invalid { from, reason: format!("proposal for round {round}: {e}") });
+            return;
+        }
         let parent = self.tree.get(&vp.block.parent()).expect("parent known");
         if let Err(reason) = self.check_block(now, &vp.block, parent) {
             let round = vp.block.round();
@@ -543,8 +678,12 @@ impl HotStuff {
             self.sync.finish();
             self.replay_buffered(now, out);
         }
-        if self.proposing.as_ref().is_some_and(|p| p.ticket == 0) && self.tree.high_qc().block_id() == id {
-            self.request_payload(out);
+        if self.tree.high_qc().block_id() == id {
+            match &self.proposing {
+                Some(p) if p.ticket == 0 => self.request_payload(out),
+                Some(_) => {}
+                None => self.maybe_propose(now, out),
+            }
         }
     }
 
@@ -585,7 +724,7 @@ impl HotStuff {
     }
 
     fn send_vote(&mut self, now: Millis, vote: Vote, out: &mut Vec<Action>) {
-        let next = self.leaders.leader(vote.data.round + 1);
+        let next = self.choose_leader(&vote.data.block_id, vote.data.round + 1).leader;
         if next == self.me {
             self.on_verified_vote(now, Verified::own(vote), out);
         } else {
@@ -950,8 +1089,10 @@ impl Engine for HotStuff {
 
     fn status(&self) -> EngineStatus {
         let round = self.pacemaker.round();
-        let leader = self.leaders.leader(round);
+        let choice = self.choose_leader(&self.tree.high_qc().block_id(), round);
+        let leader = choice.leader;
         EngineStatus {
+            excluded_leaders: choice.excluded.iter().map(|e| e.id).collect(),
             protocol: "hotstuff".into(),
             round,
             committed_height: self.tree.root_height(),

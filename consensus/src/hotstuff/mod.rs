@@ -6,6 +6,8 @@
 //!   and timeout certificates.
 //! - `votes.rs`: votes into quorum certificates, double votes into evidence.
 //! - `leader.rs`: round-robin leader schedule weighted by voting power.
+//! - `reputation.rs`: which validators that schedule skips (leader
+//!   reputation), decided from the chain's recent rounds.
 //! - `sync.rs`: fetching missing certified blocks; serving them.
 //! - `core.rs`: the engine that ties them together.
 //!
@@ -15,6 +17,7 @@ mod block_tree;
 mod core;
 mod leader;
 mod pacemaker;
+pub mod reputation;
 mod safety;
 mod sync;
 mod votes;

@@ -6,14 +6,15 @@
 
 use super::*;
 use crate::engine::{
-    Action, ConsensusMsg, Engine, HotStuffMsg, Input, Recovery, SafetyState, SyncRequest, SyncResponse, TimerId,
+    Action, ConsensusMsg, Engine, HistoryEntry, HotStuffMsg, Input, Recovery, SafetyState, SyncRequest, SyncResponse,
+    TimerId,
 };
 use crate::smr::AcceptAll;
 use crate::types::{
     Block, BlockHeader, Certificate, CertifiedBlock, Evidence, Proposal, QuorumCert, Round, SignerBitmap, Timeout,
     TimeoutCert, TimeoutData, Tx, ValidatorSet, Vote, VoteData, payload_root,
 };
-use crate::verify::genesis_qc;
+use crate::verify::{genesis_qc, justify_qc};
 use phalanx_crypto::{Domain, Hash, Keypair};
 use std::sync::Arc;
 
@@ -34,6 +35,36 @@ impl Net {
         Net { keys, genesis, validators }
     }
 
+    /// An engine for validator `i` with leader reputation on (window 20).
+    fn engine_with_reputation(&self, i: usize) -> HotStuff {
+        let cfg = EngineConfig { reputation_window: 20, ..self.config() };
+        let mut e = HotStuff::new(cfg, self.keys[i].clone(), Arc::new(AcceptAll));
+        e.step(0, Input::Restored(Box::new(self.recovery())), &mut vec![]);
+        e
+    }
+
+    /// A block like [`Net::block`] but proposed by validator `by`.
+    fn block_by(&self, by: usize, parent: &Block, qc: &QuorumCert, round: Round) -> Block {
+        let b = self.block(parent, qc, round, vec![]);
+        let header = BlockHeader { proposer: self.id(by), ..b.header };
+        Block::sign(header, b.justify, vec![], &self.keys[by])
+    }
+
+    /// Rounds 1..=5 on validators 1, (2 fails), 3, 0, 1: b1, b3 (through
+    /// TC(2)), b4, b5, each with its QC in the next. Returns b5 and QC(b5).
+    fn chain_with_round_2_failed(&self) -> (Vec<(Block, Option<TimeoutCert>)>, QuorumCert) {
+        let b1 = self.block(&self.genesis, &self.gqc(), 1, vec![]);
+        let q1 = self.qc(&b1, &[0, 1, 3]);
+        let b3 = self.block(&b1, &q1, 3, vec![]);
+        let tc2 = self.tc(2, &q1, &[0, 1, 3]);
+        let q3 = self.qc(&b3, &[0, 1, 3]);
+        let b4 = self.block(&b3, &q3, 4, vec![]);
+        let q4 = self.qc(&b4, &[0, 1, 3]);
+        let b5 = self.block(&b4, &q4, 5, vec![]);
+        let q5 = self.qc(&b5, &[0, 1, 3]);
+        (vec![(b1, None), (b3, Some(tc2)), (b4, None), (b5, None)], q5)
+    }
+
     fn config(&self) -> EngineConfig {
         EngineConfig {
             chain_id: CHAIN.into(),
@@ -46,11 +77,13 @@ impl Net {
             empty_block_interval_ms: 100,
             sync_timeout_ms: 500,
             sync_max_blocks: 64,
+            reputation_window: 0,
         }
     }
 
     fn recovery(&self) -> Recovery {
         Recovery {
+            history: Vec::new(),
             membership: None,
             safety: None,
             committed: CertifiedBlock { block: self.genesis.clone(), cert: Certificate::Genesis },
@@ -802,4 +835,111 @@ fn payload_for_an_outdated_parent_is_requested_again() {
         out,
         vec![Action::RequestPayload { ticket: 2, max_bytes: 1 << 20, max_txs: 1000, exclude: vec![b1.id()] }]
     );
+}
+
+/// Delivers each proposal of `chain` from its proposer; returns the actions
+/// of the last.
+fn feed(e: &mut HotStuff, chain: &[(Block, Option<TimeoutCert>)]) -> Vec<Action> {
+    let mut last = vec![];
+    for (b, tc) in chain {
+        last = deliver(e, 10, b.header.proposer, proposal(b, tc.clone()));
+    }
+    last
+}
+
+/// Leader reputation: validator 2 failed to lead round 2, so its next turn
+/// (round 6) goes to validator 1 (the second of the three others, as 6 / 4
+/// = 1): votes for round 5 go there, its proposal is voted for, and one by
+/// validator 2 itself is refused. Its QC still counts.
+#[test]
+fn a_validator_that_failed_to_lead_loses_its_next_turn() {
+    let net = Net::new();
+    let mut e = net.engine_with_reputation(0);
+    let (chain, q5) = net.chain_with_round_2_failed();
+    let last = feed(&mut e, &chain);
+    assert!(
+        last.iter().any(|a| matches!(a, Action::Send { to, msg: ConsensusMsg::HotStuff(HotStuffMsg::Vote(v)) }
+            if *to == net.id(1) && v.data.round == 5)),
+        "the vote for round 5 goes to round 6's replacement leader: {last:?}"
+    );
+    assert_eq!(e.status().excluded_leaders, vec![net.id(2)]);
+    let b5 = &chain[3].0;
+    let by_failed = net.block_by(2, b5, &q5, 6);
+    let out = deliver(&mut e, 20, net.id(2), proposal(&by_failed, None));
+    assert!(
+        out.iter().any(|a| matches!(a, Action::Invalid { reason, .. } if reason.contains("the leader of round 6 is"))),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|a| matches!(a, Action::PersistBlock(_))), "{out:?}");
+    assert_eq!(e.round(), 6, "the refused proposal's QC still moved the round on");
+    let by_replacement = net.block_by(1, b5, &q5, 6);
+    let out = deliver(&mut e, 21, net.id(1), proposal(&by_replacement, None));
+    assert!(
+        out.iter().any(|a| matches!(a, Action::Send { msg: ConsensusMsg::HotStuff(HotStuffMsg::Vote(v)), .. }
+            if v.data.round == 6)),
+        "{out:?}"
+    );
+}
+
+/// The replacement leader collects the votes of the round before its
+/// replacement turn and proposes.
+#[test]
+fn the_replacement_leader_forms_the_qc_and_proposes() {
+    let net = Net::new();
+    let mut e = net.engine_with_reputation(1);
+    let (chain, _) = net.chain_with_round_2_failed();
+    feed(&mut e, &chain);
+    let b5 = &chain[3].0;
+    deliver(&mut e, 11, net.id(0), vote_msg(net.vote(0, b5)));
+    let out = deliver(&mut e, 12, net.id(3), vote_msg(net.vote(3, b5)));
+    assert_eq!(e.round(), 6);
+    assert!(out.iter().any(|a| matches!(a, Action::RequestPayload { .. })), "{out:?}");
+    assert_eq!(e.leader(6), net.id(1));
+}
+
+/// With reputation off (window 0) the plain schedule holds whatever failed.
+#[test]
+fn without_reputation_the_failed_validator_keeps_its_turn() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let (chain, _) = net.chain_with_round_2_failed();
+    feed(&mut e, &chain);
+    assert_eq!(e.leader(6), net.id(2));
+    assert!(e.status().excluded_leaders.is_empty());
+}
+
+/// Restarted with the committed rounds from the store, a validator judges
+/// leaders as before; without them (a snapshot start) it cannot tell and
+/// accepts any validator's proposal.
+#[test]
+fn restored_history_keeps_the_leader_choice() {
+    let net = Net::new();
+    let (chain, q5) = net.chain_with_round_2_failed();
+    let b4 = &chain[2].0;
+    let b5 = &chain[3].0;
+    let q4 = justify_qc(b5).unwrap().clone();
+    let recovery = |history: Vec<HistoryEntry>| Recovery {
+        committed: CertifiedBlock { block: b4.clone(), cert: Certificate::Quorum(q4.clone()) },
+        blocks: vec![b5.clone()],
+        history,
+        ..net.recovery()
+    };
+    let entry = |b: &Block| HistoryEntry {
+        height: b.height(),
+        round: b.round(),
+        voters: b.justify.as_quorum().map(|q| q.signers.clone()).unwrap_or_default(),
+    };
+    let cfg = EngineConfig { reputation_window: 20, ..net.config() };
+    let start = |r: Recovery| {
+        let mut e = HotStuff::new(cfg.clone(), net.keys[0].clone(), Arc::new(AcceptAll));
+        e.step(0, Input::Restored(Box::new(r)), &mut vec![]);
+        e
+    };
+    let by_failed = net.block_by(2, b5, &q5, 6);
+    let mut e = start(recovery(vec![entry(&chain[0].0), entry(&chain[1].0)]));
+    let out = deliver(&mut e, 20, net.id(2), proposal(&by_failed, None));
+    assert!(out.iter().any(|a| matches!(a, Action::Invalid { .. })), "{out:?}");
+    let mut e = start(recovery(vec![]));
+    let out = deliver(&mut e, 20, net.id(2), proposal(&by_failed, None));
+    assert!(out.iter().any(|a| matches!(a, Action::PersistBlock(_))), "{out:?}");
 }

@@ -1434,6 +1434,7 @@ impl Engine for Raft {
             leader: self.leader,
             role: self.role.name().into(),
             membership: Some(self.config().clone()),
+            excluded_leaders: Vec::new(),
         }
     }
 }

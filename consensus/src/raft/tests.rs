@@ -27,6 +27,7 @@ fn config(keys: &[Keypair], seed: u64) -> RaftConfig {
 fn recovery(keys: &[Keypair]) -> Recovery {
     let g = genesis(keys);
     Recovery {
+        history: Vec::new(),
         membership: None,
         safety: None,
         committed: CertifiedBlock { block: g, cert: Certificate::Genesis },

@@ -404,6 +404,7 @@ impl RpcContext {
                 "high_qc_round": e.high_qc_round,
                 "leader": e.leader.map(|l| l.to_hex()),
                 "role": e.role,
+                "excluded_leaders": e.excluded_leaders.iter().map(|k| k.to_hex()).collect::<Vec<_>>(),
             })
         };
         Ok(json!({

@@ -218,6 +218,7 @@ impl ChainStore for MemStore {
         let executed = s.app_hashes.range(s.base..=tip).rev().take(keep).map(|(h, a)| (*h, *a)).collect::<Vec<_>>();
         Ok(Recovery {
             membership: None,
+            history: Vec::new(),
             safety: s.safety.clone(),
             committed: CertifiedBlock { block, cert },
             blocks,

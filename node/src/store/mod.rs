@@ -88,11 +88,11 @@
 //! - Open a data directory that another process holds, or that belongs to
 //!   another chain.
 
-use phalanx_consensus::Recovery;
 use phalanx_consensus::SafetyState;
 use phalanx_consensus::hotstuff::BlockSource;
 use phalanx_consensus::smr::{StateView, TxOutcome};
 use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Evidence, Height, tx_hash};
+use phalanx_consensus::{HistoryEntry, Recovery};
 use phalanx_crypto::{Hash, codec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -328,6 +328,34 @@ pub trait ChainStore: Send + Sync + BlockSource {
     /// the last `keep` committed heights (ascending, including the tip; none
     /// below [`ChainStore::base_height`]).
     fn recovery(&self, keep: usize) -> Result<Recovery, StoreError>;
+    /// The committed blocks below the tip as HotStuff's leader reputation
+    /// reads them ([`Recovery::history`]): ascending, from the newest back to
+    /// the first whose round is at least `window` below the tip's once at
+    /// least `min_blocks` are listed, or to the oldest held (height 1, or
+    /// just above [`ChainStore::base_height`], whose parent's certificate is
+    /// gone). A block's round is its certificate's; its voters are the
+    /// signers of its parent's certificate, which is its own `justify` (the
+    /// engine commits each block with its child's justify).
+    fn committed_history(&self, window: u64, min_blocks: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+        let (tip, _) = self.committed_tip()?;
+        let cert = |h: Height| -> Result<Option<Certificate>, StoreError> { self.cert_at(h) };
+        let Some(Certificate::Quorum(tip_qc)) = cert(tip)? else { return Ok(Vec::new()) };
+        let floor = tip_qc.round().saturating_sub(window);
+        let lowest = self.base_height() + 1;
+        let mut out = Vec::new();
+        let mut h = tip;
+        while h > lowest.max(1) {
+            h -= 1;
+            let (Some(Certificate::Quorum(own)), Some(parent)) = (cert(h)?, cert(h - 1)?) else { break };
+            let voters = parent.as_quorum().map(|qc| qc.signers.clone()).unwrap_or_default();
+            out.push(HistoryEntry { height: h, round: own.round(), voters });
+            if own.round() <= floor && out.len() >= min_blocks {
+                break;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
     /// The committed tip block, its certificate, its app hash and every entry
     /// of the application state, all of the same height: no commit or
     /// install runs while it reads (so a large state holds commits back for

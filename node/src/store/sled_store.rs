@@ -566,6 +566,7 @@ impl ChainStore for SledStore {
             blocks,
             executed,
             membership: None,
+            history: Vec::new(),
         })
     }
 

@@ -273,6 +273,37 @@ pub(super) fn suite_commit_updates_every_index<S: ChainStore>(make: impl Fn() ->
     assert!(s.recovery(0).unwrap().executed.is_empty());
 }
 
+/// `committed_history` lists height, round and justify signers below the
+/// tip, back past `window` rounds below the tip's once `min_blocks` are
+/// listed, or to height 1.
+pub(super) fn suite_committed_history_reaches_back_a_window<S: ChainStore>(make: impl Fn() -> S) {
+    let fx = Fixture::new();
+    let s = make();
+    fx.init(&s);
+    assert_eq!(s.committed_history(100, 1), Ok(vec![]), "genesis alone");
+    // Rounds 1, 2, 5, 6, 9, 10 at heights 1..=6.
+    let mut blocks: Vec<Block> = Vec::new();
+    for round in [1, 2, 5, 6, 9, 10] {
+        let b = fx.child(blocks.last().unwrap_or(&fx.genesis), round, txs(blocks.len() as Height + 1, 1));
+        blocks.push(b);
+    }
+    fx.commit_each(&s, &blocks);
+    let listed = |window, min| -> Vec<(Height, Round)> {
+        s.committed_history(window, min).unwrap().iter().map(|e| (e.height, e.round)).collect()
+    };
+    assert_eq!(listed(100, 1), vec![(1, 1), (2, 2), (3, 5), (4, 6), (5, 9)]);
+    // The tip is round 10; window 5 reaches round 5 (height 3), included.
+    assert_eq!(listed(5, 1), vec![(3, 5), (4, 6), (5, 9)]);
+    assert_eq!(listed(0, 1), vec![(5, 9)]);
+    assert_eq!(listed(0, 2), vec![(4, 6), (5, 9)], "at least min_blocks");
+    // Voters: the signers of each block's justify (none for genesis's QC).
+    let history = s.committed_history(100, 1).unwrap();
+    assert_eq!(history[0].voters.count(), 0);
+    for (e, b) in history.iter().zip(&blocks).skip(1) {
+        assert_eq!(Some(&e.voters), b.justify.as_quorum().map(|q| &q.signers));
+    }
+}
+
 /// A commit that does not extend the tip (a skipped height, a repeated
 /// height, another parent, a certificate for another block, outcomes that
 /// do not match the transactions) is refused and writes nothing.
@@ -803,6 +834,10 @@ macro_rules! conformance {
         #[test]
         fn commit_updates_every_index() {
             suite_commit_updates_every_index($make)
+        }
+        #[test]
+        fn committed_history_reaches_back_a_window() {
+            suite_committed_history_reaches_back_a_window($make)
         }
         #[test]
         fn out_of_order_commit_writes_nothing() {

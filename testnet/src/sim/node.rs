@@ -6,7 +6,7 @@
 //! what it committed. Everything else (timers, mempool, the engine's memory)
 //! is rebuilt on restart from the store, the way a real node restarts.
 
-use phalanx_consensus::engine::{Engine, Recovery, SafetyState, TimerId};
+use phalanx_consensus::engine::{Engine, HistoryEntry, Recovery, SafetyState, TimerId};
 use phalanx_consensus::hotstuff::BlockSource;
 use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Height, Millis, Tx, ValidatorId};
 use phalanx_crypto::{Hash, Hasher};
@@ -35,7 +35,15 @@ impl MemStore {
         let tip = self.committed.len() - 1;
         let committed_height = tip as Height;
         let start = tip.saturating_sub(64);
+        let oldest = tip.saturating_sub(phalanx_config::genesis::REPUTATION_WINDOW_MAX as usize).max(1);
         Recovery {
+            history: (oldest..tip)
+                .map(|h| {
+                    let b = &self.committed[h].block;
+                    let voters = b.justify.as_quorum().map(|q| q.signers.clone()).unwrap_or_default();
+                    HistoryEntry { height: h as Height, round: b.round(), voters }
+                })
+                .collect(),
             membership: None,
             safety: self.safety.clone(),
             committed: self.committed[tip].clone(),

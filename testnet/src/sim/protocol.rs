@@ -115,6 +115,7 @@ impl Protocol for HotStuffProtocol {
             empty_block_interval_ms: timing.timeout_ms_base / 4,
             sync_timeout_ms: timing.timeout_ms_base,
             sync_max_blocks: 32,
+            reputation_window: phalanx_config::genesis::DEFAULT_REPUTATION_WINDOW,
         };
         #[allow(unused_mut)]
         let mut engine = HotStuff::new(cfg, key, Arc::new(AcceptAll));
