@@ -67,6 +67,14 @@ mod tree {
     pub const EVIDENCE: &str = "evidence";
 }
 
+/// sled's page cache, in bytes. Recent blocks, the tx index and the state
+/// are read through it; the operating system's page cache still holds the
+/// files. sled counts the cache in on-disk bytes, and a node's memory is
+/// many times this figure: at 2x the saturation rate for 60 s the default
+/// 1 GiB let each node reach about 950 MiB, 64 MiB about the same, 16 MiB
+/// about 550 MiB (docs/benchmarks.md), at the same throughput.
+pub const CACHE_BYTES: u64 = 16 << 20;
+
 /// Keys of the `meta` tree.
 const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 const META_CHAIN_ID: &[u8] = b"chain_id";
@@ -144,7 +152,10 @@ impl SledStore {
         // writes one fsync'd transaction per commit, so its write rate is set
         // by consensus, not by sled, while the chain only grows. Space is the
         // scarcer resource; HighThroughput mostly defers segment cleaning.
-        let db = sled::Config::new().path(path).open().map_err(|e| open_error(path, e))?;
+        //
+        // The page cache is capped at CACHE_BYTES: with sled's default
+        // (1 GiB) a node's memory grew with the chain to about 1 GiB.
+        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| open_error(path, e))?;
         let t = Trees::open(&db).map_err(|e| sled_error(path, e))?;
         let store = SledStore {
             path: path.to_path_buf(),
