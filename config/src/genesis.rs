@@ -661,6 +661,15 @@ mod tests {
     }
 
     #[test]
+    fn reputation_window_is_bounded() {
+        assert_eq!(
+            with_consensus(|c| c.reputation_window = 10_001),
+            "genesis.json: consensus.reputation_window must be at most 10000, got 10001"
+        );
+        assert_eq!(ConsensusParams::default().reputation_window, 500);
+    }
+
+    #[test]
     fn tx_max_bytes_must_be_positive() {
         assert_eq!(with_consensus(|c| c.tx_max_bytes = 0), "genesis.json: consensus.tx_max_bytes must be > 0");
     }

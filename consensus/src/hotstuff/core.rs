@@ -102,8 +102,8 @@ pub struct HotStuff {
     pending_vote: Option<Verified<Proposal>>,
     /// The first proposal seen from each proposer, per round.
     seen_proposals: BTreeMap<Round, Vec<(BlockHeader, Signature)>>,
-    /// Rounds whose leader was caught equivocating: its further proposals in
-    /// that round are ignored.
+    /// (round, proposer) pairs caught equivocating: that proposer's further
+    /// proposals in that round are ignored.
     equivocated: BTreeSet<(Round, ValidatorId)>,
     /// The round up to which each peer was last sent our certificates.
     helped: BTreeMap<ValidatorId, Round>,
@@ -112,8 +112,8 @@ pub struct HotStuff {
     /// Committed blocks below the root: round -> signers of its justify;
     /// those of the reputation window and the last `absent_blocks`.
     history: BTreeMap<Round, SignerBitmap>,
-    /// The lowest round `committed_rounds` is complete from (0 unless the
-    /// store's history starts at a snapshot).
+    /// The lowest round `history` is complete from (0 unless the store's
+    /// history starts at a snapshot).
     known_from: Round,
     /// The validators the schedule skipped when last logged.
     excluded_logged: Vec<ValidatorId>,
@@ -650,7 +650,6 @@ impl HotStuff {
         }
         let parent = self.tree.get(&vp.block.parent()).expect("parent known");
         if let Err(reason) = self.check_block(now, &vp.block, parent) {
-            let round = vp.block.round();
             out.push(Action::Invalid { from, reason: format!("block of round {round}: {reason}") });
             return;
         }

@@ -132,13 +132,14 @@ pub fn choose(
     }
     let recent: Vec<&SignerBitmap> =
         chain.iter().rev().filter(|(r, _)| *r < round).take(params.absent_blocks).map(|(_, s)| *s).collect();
-    let voters_known = recent.len() == params.absent_blocks && recent.iter().all(|s| s.count() > 0);
+    let voters_known =
+        params.absent_blocks > 0 && recent.len() == params.absent_blocks && recent.iter().all(|s| s.count() > 0);
     if voters_known {
         for (i, sc) in score.iter_mut().enumerate() {
             sc.0 = !recent.iter().any(|s| s.get(i));
         }
     }
-    let oldest_recent = chain.iter().rev().filter(|(r, _)| *r < round).nth(params.absent_blocks - 1);
+    let oldest_recent = chain.iter().rev().filter(|(r, _)| *r < round).nth(params.absent_blocks.saturating_sub(1));
     let certain = lo >= known_from && (known_from == 0 || oldest_recent.is_some_and(|(r, _)| *r >= known_from));
     let mut worst: Vec<usize> = (0..ids.len()).filter(|&i| score[i].0 || score[i].1 > 0).collect();
     worst.sort_by(|&a, &b| score[b].cmp(&score[a]).then(a.cmp(&b)));
@@ -260,6 +261,15 @@ mod tests {
         let (ids7, _, _) = validators(7);
         let c = run(7, 40, 30, &chain(7, 30, &[3, 4, 5], &[]), 0);
         assert_eq!(ids_of(&c), vec![ids7[5], ids7[4]]);
+    }
+
+    #[test]
+    fn no_participation_blocks_judges_no_one_absent() {
+        let (_, set, s) = validators(4);
+        let rounds = chain(4, 30, &[], &[2]);
+        let entries: Vec<ChainEntry<'_>> = rounds.iter().map(|(r, b)| (*r, b)).collect();
+        let c = choose(&s, &set, Params { window: 20, absent_blocks: 0 }, 30, &entries, 0);
+        assert!(c.excluded.is_empty(), "{c:?}");
     }
 
     #[test]

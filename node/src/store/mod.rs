@@ -16,7 +16,7 @@
 //! | --- | --- | --- |
 //! | `blocks` | block id (32 bytes) | [`Block`], every stored block, committed or not |
 //! | `heights` | height (u64 big-endian) | [`BlockId`] of the committed block |
-//! | `certs` | height (u64 big-endian) | [`Certificate`] of the committed block ([`Certificate::Genesis`] at 0) |
+//! | `certs` | height (u64 big-endian) | [`Certificate`] of the committed block ([`Certificate::Genesis`] at 0): below the tip, the `justify` of the block above it, as the engine commits it (leader reputation reads the signers back, [`ChainStore::committed_history`]) |
 //! | `app_hashes` | height (u64 big-endian) | application [`struct@Hash`] after that height |
 //! | `txs` | tx hash (32 bytes) | [`TxRecord`]: height, index in the block, result |
 //! | `state` | application key | application value (`Vec<u8>`) |

@@ -288,6 +288,15 @@ impl Client {
             }
             Err(e) => Outcome::Unknown { reason: format!("{:?}", classify(e)) },
         };
+        self.record_read(node, key, invoke_us, complete_us, outcome);
+    }
+
+    fn aborted(&mut self, node: usize, key: String, invoke_us: u64, barrier: Outcome) {
+        let outcome = Outcome::Aborted { reason: format!("the barrier did not commit: {barrier:?}") };
+        self.record_read(node, key, invoke_us, self.shared.now_us(), outcome);
+    }
+
+    fn record_read(&mut self, node: usize, key: String, invoke_us: u64, complete_us: u64, outcome: Outcome) {
         let seq = self.next_seq();
         self.records.push(OpRecord {
             client: self.id,
@@ -297,21 +306,6 @@ impl Client {
             complete_us,
             op: OpKind::Get { key },
             outcome,
-            tx_hash: None,
-            nonce: None,
-        });
-    }
-
-    fn aborted(&mut self, node: usize, key: String, invoke_us: u64, barrier: Outcome) {
-        let seq = self.next_seq();
-        self.records.push(OpRecord {
-            client: self.id,
-            seq,
-            node,
-            invoke_us,
-            complete_us: self.shared.now_us(),
-            op: OpKind::Get { key },
-            outcome: Outcome::Aborted { reason: format!("the barrier did not commit: {barrier:?}") },
             tx_hash: None,
             nonce: None,
         });
