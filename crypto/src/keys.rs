@@ -4,6 +4,7 @@
 //! Tags are fixed, distinct and none is a prefix of another, so a vote can
 //! never be replayed as a proposal or a transaction, nor on another chain.
 
+use crate::keycache::{self, KeyFault};
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -72,12 +73,10 @@ pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
     /// Checks that `bytes` is a usable ed25519 public key.
+    /// Valid keys are remembered decompressed (see `keycache`), so parsing a
+    /// key seen before is a lookup.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<PublicKey, CryptoError> {
-        let vk = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| CryptoError::InvalidPublicKey("not a point on the curve".into()))?;
-        if vk.is_weak() {
-            return Err(CryptoError::InvalidPublicKey("weak (small-order) key".into()));
-        }
+        keycache::decompress(&bytes).map_err(key_error)?;
         Ok(PublicKey(bytes))
     }
 
@@ -95,7 +94,7 @@ impl PublicKey {
     }
 
     fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidPublicKey("not a point on the curve".into()))
+        keycache::decompress(&self.0).map_err(key_error)
     }
 
     /// Verifies `signature` over `body` in `domain` on `chain_id`.
@@ -108,6 +107,16 @@ impl PublicKey {
     ) -> Result<(), CryptoError> {
         PreparedKey::new(self)?.verify(domain, chain_id, body, signature)
     }
+}
+
+fn key_error(fault: KeyFault) -> CryptoError {
+    CryptoError::InvalidPublicKey(
+        match fault {
+            KeyFault::NotOnCurve => "not a point on the curve",
+            KeyFault::Weak => "weak (small-order) key",
+        }
+        .into(),
+    )
 }
 
 impl fmt::Display for PublicKey {

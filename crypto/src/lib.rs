@@ -18,6 +18,7 @@
 
 pub mod codec;
 mod hash;
+mod keycache;
 pub mod keyfile;
 mod keys;
 mod merkle;

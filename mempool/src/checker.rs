@@ -22,4 +22,12 @@ pub struct TxInfo {
 /// so an implementation may be slow and may itself use the mempool.
 pub trait TxChecker: Send + Sync {
     fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection>;
+
+    /// Checks many transactions; answer `i` is for `txs[i]`. The default
+    /// checks them one by one; an application may share work between them
+    /// (batch signature verification). Must answer exactly as
+    /// [`TxChecker::check`] would for each.
+    fn check_batch(&self, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
+        txs.iter().map(|tx| self.check(tx)).collect()
+    }
 }

@@ -65,6 +65,49 @@ impl SharedMempool {
         outcome
     }
 
+    /// [`SharedMempool::add`] for many transactions at once: the answer at
+    /// `i` is for `txs[i]`, as `add` would give it had they come one by one
+    /// in this order (except that when the pool fills during the batch, a
+    /// later transaction the application refuses is refused for the
+    /// application's reason rather than for want of room). The pool's lock
+    /// is taken twice for the whole batch (cheap checks, then admission),
+    /// and the application checks the survivors together
+    /// ([`TxChecker::check_batch`]) without the lock. Counts every outcome.
+    pub fn add_batch(&self, txs: Vec<Bytes>, checker: &dyn TxChecker) -> Vec<Result<Hash, Rejection>> {
+        let mut out: Vec<Result<Hash, Rejection>> = Vec::with_capacity(txs.len());
+        let mut hashes = Vec::with_capacity(txs.len());
+        {
+            let pool = self.pool.lock();
+            for tx in &txs {
+                if tx.len() > self.max_tx_bytes {
+                    out.push(Err(Rejection::TooLarge { size: tx.len(), max: self.max_tx_bytes }));
+                    hashes.push(Hash::ZERO);
+                    continue;
+                }
+                let hash = Hash::digest(tx);
+                out.push(pool.precheck(&hash, tx.len()).map(|()| hash));
+                hashes.push(hash);
+            }
+        }
+        let passed: Vec<usize> = (0..txs.len()).filter(|&i| out[i].is_ok()).collect();
+        let slices: Vec<&[u8]> = passed.iter().map(|&i| &txs[i][..]).collect();
+        let infos = checker.check_batch(&slices);
+        debug_assert_eq!(infos.len(), passed.len());
+        {
+            let mut pool = self.pool.lock();
+            for (&i, info) in passed.iter().zip(infos) {
+                out[i] = info.and_then(|info| pool.admit_hashed(hashes[i], txs[i].clone(), info));
+            }
+        }
+        for outcome in &out {
+            match outcome {
+                Ok(_) => self.counters.admitted.fetch_add(1, Ordering::Relaxed),
+                Err(r) => self.counters.rejected[r.code() as usize - 1].fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        out
+    }
+
     fn try_add(&self, tx: Bytes, checker: &dyn TxChecker) -> Result<Hash, Rejection> {
         if tx.len() > self.max_tx_bytes {
             return Err(Rejection::TooLarge { size: tx.len(), max: self.max_tx_bytes });

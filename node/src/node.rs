@@ -112,8 +112,8 @@ impl InboundHandler for Inbound {
         let validator = self.peers.validator(&from);
         tokio::task::spawn_blocking(move || {
             let checker = crate::app::checker(&*app, store.as_state());
-            for tx in txs {
-                if let Err(r) = mempool.add(tx, &checker) {
+            for outcome in mempool.add_batch(txs, &checker) {
+                if let Err(r) = outcome {
                     metrics.tx_rejected(r.kind());
                     debug!(peer = %from, reason = %r, "gossiped transaction refused");
                     // A peer's mempool admitted it: an honest peer never

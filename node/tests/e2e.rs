@@ -304,7 +304,8 @@ fn http_get(addr: &str, path: &str) -> String {
 /// Issue 2, shown 5: each bad input gets a clear JSON-RPC error with its
 /// stable code, is counted, and stores nothing: bad signature, wrong chain
 /// id, replayed nonce, oversized transaction, undecodable transaction,
-/// malformed JSON, unknown method.
+/// malformed JSON, unknown method; the same per transaction inside one
+/// `broadcast_txs` call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_counted_and_changes_nothing() {
     let _serial = SERIAL.lock().await;
@@ -341,6 +342,29 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
             assert_eq!(got, code, "{what} via {method}");
         }
     }
+    // `broadcast_txs` answers each transaction of one call on its own: the
+    // good one is admitted, each bad one gets the code and reason it gets
+    // alone.
+    let second = put(&key, 1, "k2", "v2");
+    let mut many = vec![b64(&second)];
+    many.extend(cases.iter().map(|(_, tx, _)| b64(tx)));
+    let answers = c.call(0, "broadcast_txs", json!({ "txs": many })).await.unwrap();
+    let codes: Vec<i64> = answers.as_array().unwrap().iter().map(|a| a["code"].as_i64().unwrap()).collect();
+    let mut expected = vec![0];
+    expected.extend(cases.iter().map(|(_, _, code)| i64::from(*code)));
+    assert_eq!(codes, expected, "{answers}");
+    assert_eq!(answers[0]["hash"], tx_hash(&second));
+    assert_eq!(answers[1]["reason"], "bad_signature");
+    assert!(answers[1]["log"].as_str().unwrap().contains("signature"), "{answers}");
+    wait_committed(&c, &[0], &[tx_hash(&second)]).await;
+    let not_base64 = c.call(0, "broadcast_txs", json!({ "txs": [b64(&good), "%%%"] })).await;
+    match not_base64 {
+        Err(RpcError::Rpc { code, message }) => {
+            assert_eq!(code, -32602);
+            assert!(message.contains("txs[1]: not valid base64"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     let rpc = c.nodes[0].rpc.clone();
     let parse = raw_post(&rpc, r#"{"jsonrpc":"2.0","id":1,"method":"status""#);
     assert_eq!(parse["error"]["code"], -32700, "malformed JSON: {parse}");
@@ -357,7 +381,7 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
     let status = c.call(0, "status", Value::Null).await.unwrap();
     assert_eq!(status["mempool"]["size"], 0);
     let acct = c.call(0, "query", json!({ "account": key.public().to_hex() })).await.unwrap();
-    assert_eq!(acct["nonce"], 1);
+    assert_eq!(acct["nonce"], 2);
     for tx in [&bad_sig, &wrong_chain, &oversized, &garbage] {
         assert_eq!(code_of(c.call(0, "tx", json!({ "hash": tx_hash(tx) })).await), 2001);
     }
@@ -383,8 +407,8 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
 
     let metrics = http_get(&c.metrics_addr(0).unwrap(), "/metrics");
     for reason in ["bad_signature", "wrong_chain", "nonce_too_low", "too_large", "malformed"] {
-        let line = format!("phalanx_tx_rejected_total{{reason=\"{reason}\"}} 2");
-        assert!(metrics.contains(&line), "metrics count {reason} twice:\n{metrics}");
+        let line = format!("phalanx_tx_rejected_total{{reason=\"{reason}\"}} 3");
+        assert!(metrics.contains(&line), "metrics count {reason} three times:\n{metrics}");
     }
 }
 

@@ -119,3 +119,42 @@ fn clones_share_one_pool_and_count_stale_evictions() {
     assert_eq!(other.len(), 1);
     assert_eq!(other.stats(), MempoolStats { admitted: 3, rejected: BTreeMap::new(), evicted_stale: 1 });
 }
+
+/// A batch gets the answers, pool and counters that the same transactions
+/// added one by one get: duplicates inside the batch and against the pool,
+/// oversized, refused by the checker, nonce conflicts, and no room.
+#[test]
+fn add_batch_answers_as_adding_one_by_one() {
+    let cfg = MempoolConfig { max_txs: 6, ..config() };
+    let first = vec![tx(0, 0, 0), tx(1, 0, 0)];
+    let batch = vec![
+        tx(0, 1, 0),
+        tx(0, 1, 0),     // duplicate inside the batch
+        tx(1, 0, 0),     // duplicate of a pooled transaction
+        tx(2, 0, 1_000), // too large
+        tx(0xFF, 0, 0),  // refused by the checker
+        tx(0, 1, 1),     // nonce conflict with the first of the batch
+        tx(2, 0, 0),
+        tx(3, 0, 0),
+        tx(4, 0, 0),
+        tx(5, 0, 0), // no room: six pooled
+    ];
+    let one_by_one = SharedMempool::new(cfg);
+    let batched = SharedMempool::new(cfg);
+    let checker = TestChecker::default();
+    for t in &first {
+        one_by_one.add(t.clone(), &checker).unwrap();
+        batched.add(t.clone(), &checker).unwrap();
+    }
+    let expected: Vec<_> = batch.iter().map(|t| one_by_one.add(t.clone(), &checker)).collect();
+    assert_eq!(expected[9], Err(Rejection::Full { txs: 6, bytes: 6 * BASE }));
+    let calls_before = checker.calls.load(Ordering::SeqCst);
+    let got = batched.add_batch(batch.clone(), &checker);
+    assert_eq!(got, expected);
+    // The cheap refusals (oversized, already pooled) never reach the checker.
+    assert_eq!(checker.calls.load(Ordering::SeqCst) - calls_before, batch.len() - 2);
+    assert_eq!(batched.stats(), one_by_one.stats());
+    assert_eq!((batched.len(), batched.bytes()), (one_by_one.len(), one_by_one.bytes()));
+    let all = |p: &SharedMempool| p.reap(usize::MAX, usize::MAX, &HashSet::new(), &HashMap::new());
+    assert_eq!(all(&batched), all(&one_by_one));
+}

@@ -30,6 +30,11 @@ use std::sync::Arc;
 pub trait Application: StateMachine + Send + Sync {
     /// The mempool's admission check against committed `state` (CheckTx).
     fn check_tx(&self, state: &dyn StateView, tx: &[u8]) -> Result<TxInfo, Rejection>;
+    /// [`Application::check_tx`] for many transactions (answer `i` for
+    /// `txs[i]`); the default checks them one by one.
+    fn check_tx_batch(&self, state: &dyn StateView, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
+        txs.iter().map(|tx| self.check_tx(state, tx)).collect()
+    }
     /// A transaction's sender and nonce, without checking it, to continue
     /// nonces past uncommitted blocks; `None` for transactions with no order.
     fn sender_and_nonce(&self, tx: &[u8]) -> Option<(Sender, u64)>;
@@ -48,6 +53,10 @@ pub struct AppChecker<'a> {
 impl TxChecker for AppChecker<'_> {
     fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
         self.app.check_tx(self.state, tx)
+    }
+
+    fn check_batch(&self, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
+        self.app.check_tx_batch(self.state, txs)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Method names follow CometBFT where the meaning matches: `status`,
 //! `health`, `broadcast_tx_async`, `broadcast_tx_sync`,
-//! `broadcast_tx_commit`, `tx`, `block`, `blockchain`, `query`, `validators`,
+//! `broadcast_tx_commit`, `broadcast_txs` (many transactions in one call,
+//! one answer each; not a CometBFT method), `tx`, `block`, `blockchain`, `query`, `validators`,
 //! `net_info`, `evidence`, and (WebSocket) `subscribe` / `unsubscribe` for committed
 //! blocks. Parameters may be given by name or by position.
 //!
@@ -342,6 +343,57 @@ fn decode_tx(params: &Params<'_>) -> Result<Bytes, ErrorObjectOwned> {
     Ok(Bytes::from(bytes))
 }
 
+/// Most transactions in one `broadcast_txs` call.
+pub const BROADCAST_TXS_MAX: usize = 10_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TxsParam {
+    txs: Vec<String>,
+}
+
+fn decode_txs(params: &Params<'_>) -> Result<Vec<Bytes>, ErrorObjectOwned> {
+    let p: TxsParam = parse(params, r#"{"txs": ["<base64 of a transaction>", ...]}"#)?;
+    if p.txs.len() > BROADCAST_TXS_MAX {
+        return Err(invalid_params(format!(
+            "txs: {} transactions in one call; at most {BROADCAST_TXS_MAX}",
+            p.txs.len()
+        )));
+    }
+    p.txs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(t.trim())
+                .map(Bytes::from)
+                .map_err(|e| invalid_params(format!("txs[{i}]: not valid base64: {e}")))
+        })
+        .collect()
+}
+
+/// `broadcast_txs`: each transaction's answer, in order: `{hash, code: 0,
+/// log: ""}` when admitted, else the code and message `broadcast_tx_sync`
+/// would have returned as its error, and the reason's name.
+fn broadcast_many(p: &Params<'_>, c: &RpcContext) -> RpcResult {
+    let txs = decode_txs(p)?;
+    let answers: Vec<Value> = c
+        .submit_many(txs.clone())
+        .into_iter()
+        .zip(&txs)
+        .map(|(outcome, tx)| match outcome {
+            Ok(hash) => json!({ "hash": hash.to_hex(), "code": 0, "log": "" }),
+            Err(r) => json!({
+                "hash": Hash::digest(tx).to_hex(),
+                "code": codes::TX_REJECTED + r.code() as i32,
+                "log": r.to_string(),
+                "reason": r.kind(),
+            }),
+        })
+        .collect();
+    Ok(Value::Array(answers))
+}
+
 /// Keys in hex, in order.
 fn hexes(keys: &std::collections::BTreeSet<PublicKey>) -> Vec<String> {
     keys.iter().map(|k| k.to_hex()).collect()
@@ -354,20 +406,30 @@ fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
 impl RpcContext {
     /// Admits a transaction to the mempool and queues it for gossip.
     fn submit(&self, tx: Bytes) -> Result<Hash, ErrorObjectOwned> {
+        let outcome = self.submit_many(vec![tx]).pop().expect("one answer per transaction");
+        outcome.map_err(|r| rejected(&r))
+    }
+
+    /// Admits transactions to the mempool together (one lock for the batch,
+    /// signatures verified in batches) and queues the admitted ones for
+    /// gossip; answer `i` is for `txs[i]`. Refusals are counted by reason.
+    fn submit_many(&self, txs: Vec<Bytes>) -> Vec<Result<Hash, Rejection>> {
         let checker = crate::app::checker(&*self.app, self.store.as_state());
-        match self.mempool.add(tx.clone(), &checker) {
-            Ok(hash) => {
-                self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
-                if self.gossip.try_send(tx).is_err() {
-                    tracing::debug!("gossip queue full; peers will not hear of one transaction from us");
-                }
-                Ok(hash)
-            }
-            Err(r) => {
-                self.metrics.tx_rejected(r.kind());
-                Err(rejected(&r))
+        let outcomes = self.mempool.add_batch(txs.clone(), &checker);
+        let mut unsent = 0;
+        for (tx, outcome) in txs.into_iter().zip(&outcomes) {
+            match outcome {
+                Ok(_) => unsent += self.gossip.try_send(tx).is_err() as usize,
+                Err(r) => self.metrics.tx_rejected(r.kind()),
             }
         }
+        if unsent > 0 {
+            tracing::debug!(unsent, "gossip queue full; peers will not hear of some transactions from us");
+        }
+        if outcomes.iter().any(Result::is_ok) {
+            self.metrics.mempool(self.mempool.len(), self.mempool.bytes());
+        }
+        outcomes
     }
 
     fn status(&self) -> RpcResult {
@@ -739,6 +801,10 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
     m.register_blocking_method("broadcast_tx_sync", |p, c, _| {
         let r = decode_tx(&p).and_then(|tx| c.submit(tx)).map(|h| json!({ "hash": h.to_hex(), "code": 0, "log": "" }));
         counted(&c, "broadcast_tx_sync", r)
+    })?;
+    m.register_blocking_method("broadcast_txs", |p, c, _| {
+        let r = broadcast_many(&p, &c);
+        counted(&c, "broadcast_txs", r)
     })?;
     m.register_async_method("broadcast_tx_async", |p, c, _| async move {
         let r = broadcast_async(&p, &c);
