@@ -22,5 +22,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
-(cd "$ROOT" && cargo build --release --locked -p phalanx-node --bin phalanx -p phalanx-testnet --bin phalanx-bench)
+# Two builds: built together, cargo would unify features and give the
+# validator the simulator's test hooks (phalanx-testnet enables them).
+(cd "$ROOT" && cargo build --release --locked -p phalanx-node --bin phalanx)
+(cd "$ROOT" && cargo build --release --locked -p phalanx-testnet --bin phalanx-bench)
 exec "$TARGET/release/phalanx-bench" "$@"   # runs the phalanx binary next to it

@@ -135,15 +135,38 @@ pub struct BenchConfig {
     pub attach: Vec<String>,
     /// SIGKILL the leader this long into the window.
     pub kill_leader_at: Option<Duration>,
-    /// Submit with `broadcast_tx_async` instead of `broadcast_tx_sync` (its
-    /// refusals are invisible, so they would count as lost).
-    pub submit_async: bool,
+    /// The RPC method transactions are submitted with.
+    pub submit: Submit,
     /// How often each connection sends what is due.
     pub tick: Duration,
     /// Most transactions in one batch request.
     pub max_batch: usize,
     /// Print progress to stderr.
     pub progress: bool,
+}
+
+/// How the benchmark submits transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Submit {
+    /// `broadcast_txs`: all that is due on a connection in one call, one
+    /// answer per transaction.
+    Txs,
+    /// A JSON-RPC batch of `broadcast_tx_sync` calls, one per transaction.
+    Sync,
+    /// A JSON-RPC batch of `broadcast_tx_async` calls (refusals are then
+    /// invisible and count as lost).
+    Async,
+}
+
+impl Submit {
+    /// The RPC method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Submit::Txs => "broadcast_txs",
+            Submit::Sync => "broadcast_tx_sync",
+            Submit::Async => "broadcast_tx_async",
+        }
+    }
 }
 
 impl BenchConfig {
@@ -165,7 +188,7 @@ impl BenchConfig {
             keep: false,
             attach: Vec::new(),
             kill_leader_at: None,
-            submit_async: false,
+            submit: Submit::Txs,
             tick: Duration::from_millis(5),
             max_batch: 2000,
             progress: false,
@@ -203,7 +226,7 @@ impl BenchConfig {
     }
 
     fn method(&self) -> &'static str {
-        if self.submit_async { "broadcast_tx_async" } else { "broadcast_tx_sync" }
+        self.submit.method()
     }
 
     fn check(&self) -> anyhow::Result<()> {

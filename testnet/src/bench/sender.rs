@@ -3,8 +3,8 @@
 //! Connection `c` of `C` sends transactions `c, c + C, c + 2C, ...`, each at
 //! (or after) its scheduled time `i / rate`. It wakes on tick boundaries
 //! (every `tick`), sends every transaction of its own that is due as one
-//! JSON-RPC batch request (at most `max_batch` at once), and waits for the
-//! answer. HTTP/1.1 carries one request at a time, so while an answer is
+//! request (at most `max_batch` at once: one `broadcast_txs` call, or a
+//! JSON-RPC batch of single-transaction calls), and waits for the answer. HTTP/1.1 carries one request at a time, so while an answer is
 //! late the connection's due transactions pile up and go in the next, larger
 //! batch: the offered rate does not drop (open loop), and the time they
 //! waited counts in their latency, which is measured from the scheduled
@@ -27,7 +27,7 @@ use std::time::Duration;
 /// How a connection sends.
 #[derive(Clone, Debug)]
 pub struct SendConfig {
-    /// `broadcast_tx_sync` or `broadcast_tx_async`.
+    /// `broadcast_txs`, `broadcast_tx_sync` or `broadcast_tx_async`.
     pub method: &'static str,
     /// How often a connection wakes to send what is due.
     pub tick: Duration,
@@ -115,6 +115,51 @@ async fn post(link: &mut Link, addr: &str, body: String) -> Result<(u16, Bytes),
     tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| "request timed out".to_owned())?
 }
 
+/// The one-call method: `{"txs": [...]}`, answered by an array of
+/// `{hash, code, log}` in the same order.
+const MANY: &str = "broadcast_txs";
+
+#[derive(Deserialize)]
+struct ManyAnswer {
+    result: Option<Vec<TxAnswer>>,
+    error: Option<AnswerError>,
+}
+
+#[derive(Deserialize)]
+struct TxAnswer {
+    code: i32,
+}
+
+/// Records the answer to one `broadcast_txs` call carrying `ids`.
+fn record_many(tr: &Tracker, ids: &[usize], node: usize, status: u16, body: &[u8]) {
+    let (answers, error) = match serde_json::from_slice::<ManyAnswer>(body) {
+        Ok(ManyAnswer { result: Some(r), .. }) => (r, None),
+        Ok(ManyAnswer { error: Some(e), .. }) => (Vec::new(), Some(e.code.to_string())),
+        _ => (Vec::new(), Some(format!("http-{status}"))),
+    };
+    if let Some(error) = error {
+        let how = if error.starts_with("http-") { Admission::NoAnswer } else { Admission::Refused };
+        for &i in ids {
+            tr.admitted(i, how, node);
+        }
+        tr.error(error, ids.len() as u64);
+        return;
+    }
+    for (k, &i) in ids.iter().enumerate() {
+        match answers.get(k) {
+            Some(TxAnswer { code: 0 }) => tr.admitted(i, Admission::Accepted, node),
+            Some(TxAnswer { code }) => {
+                tr.admitted(i, Admission::Refused, node);
+                tr.error(code.to_string(), 1);
+            }
+            None => {
+                tr.admitted(i, Admission::NoAnswer, node);
+                tr.error("no-answer".into(), 1);
+            }
+        }
+    }
+}
+
 /// Records the answers to a batch of `ids` sent to `node`.
 /// The ids are `ids[0] + k * step`.
 fn record(tr: &Tracker, ids: &[usize], step: usize, node: usize, status: u16, body: &[u8]) {
@@ -186,22 +231,34 @@ pub async fn run_connection(
         }
         let mut ids = Vec::new();
         let mut body = String::with_capacity(1024);
-        body.push('[');
+        if cfg.method == MANY {
+            body.push_str(r#"{"jsonrpc":"2.0","id":"#);
+            body.push_str(&next.to_string());
+            body.push_str(r#","method":"broadcast_txs","params":{"txs":["#);
+        } else {
+            body.push('[');
+        }
         while next < due && ids.len() < cfg.max_batch {
             if !ids.is_empty() {
                 body.push(',');
             }
-            body.push_str(r#"{"jsonrpc":"2.0","id":"#);
-            body.push_str(&next.to_string());
-            body.push_str(r#","method":""#);
-            body.push_str(cfg.method);
-            body.push_str(r#"","params":{"tx":""#);
-            wl.write_b64(next, &mut body);
-            body.push_str(r#""}}"#);
+            if cfg.method == MANY {
+                body.push('"');
+                wl.write_b64(next, &mut body);
+                body.push('"');
+            } else {
+                body.push_str(r#"{"jsonrpc":"2.0","id":"#);
+                body.push_str(&next.to_string());
+                body.push_str(r#","method":""#);
+                body.push_str(cfg.method);
+                body.push_str(r#"","params":{"tx":""#);
+                wl.write_b64(next, &mut body);
+                body.push_str(r#""}}"#);
+            }
             ids.push(next);
             next += step;
         }
-        body.push(']');
+        body.push_str(if cfg.method == MANY { "]}}" } else { "]" });
         let sent_us = micros_since(tr.t0);
         for &i in &ids {
             let s = tr.scheduled_us(i);
@@ -224,6 +281,7 @@ pub async fn run_connection(
         stats.requests += 1;
         let node = l.node;
         match post(l, &nodes[node], body).await {
+            Ok((status, answer)) if cfg.method == MANY => record_many(&tr, &ids, node, status, &answer),
             Ok((status, answer)) => record(&tr, &ids, step, node, status, &answer),
             Err(_) => {
                 for &i in &ids {

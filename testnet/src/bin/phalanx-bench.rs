@@ -16,7 +16,7 @@
 //! lost, 1 otherwise, 2 if the benchmark could not run.
 
 use clap::Parser;
-use phalanx_testnet::bench::{App, BenchConfig, run};
+use phalanx_testnet::bench::{App, BenchConfig, Submit, run};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,10 +80,12 @@ struct Args {
     /// Append the JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Submit with broadcast_tx_async (refusals are then invisible and count
+    /// How transactions are submitted: txs (broadcast_txs, one call per
+    /// connection per tick), sync (a JSON-RPC batch of broadcast_tx_sync) or
+    /// async (of broadcast_tx_async; refusals are then invisible and count
     /// as lost).
-    #[arg(long)]
-    submit_async: bool,
+    #[arg(long, value_enum, default_value = "txs")]
+    submit: Submit,
     /// Each connection sends what is due every this many milliseconds.
     #[arg(long, default_value_t = 5.0)]
     tick_ms: f64,
@@ -125,7 +127,7 @@ fn config(a: &Args) -> Result<BenchConfig, String> {
     c.keep = a.keep;
     c.attach = a.attach.clone();
     c.kill_leader_at = a.kill_leader_at.map(|s| secs(s, "--kill-leader-at")).transpose()?;
-    c.submit_async = a.submit_async;
+    c.submit = a.submit;
     c.tick = secs(a.tick_ms / 1000.0, "--tick-ms")?;
     c.max_batch = a.max_batch;
     c.progress = true;
