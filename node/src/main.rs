@@ -251,6 +251,23 @@ struct RawRpcArgs {
     rpc: RpcArgs,
 }
 
+/// Keeps glibc's allocator from holding on to freed memory under load.
+/// After a large buffer is freed glibc raises its mmap threshold (up to
+/// 32 MiB), so later multi-megabyte proposals, blocks and request bodies come
+/// from its heap arenas, whose pages mostly stay with the process; with many
+/// threads each arena keeps its own. A fixed 1 MiB threshold gives such
+/// buffers their own mappings, returned when freed, and four arenas bound the
+/// fragmentation (docs/benchmarks.md, "Memory under overload").
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called
+    // before the runtime starts its threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -340,6 +357,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         from_height: a.fault_from_height.unwrap_or(loaded.node.faults.from_height),
     };
     init_logging(format, &level)?;
+    tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("phalanx-rt").build()?;
     rt.block_on(async move {
         let node = phalanx_node::node::start(loaded, faults).await?;
