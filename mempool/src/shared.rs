@@ -5,8 +5,9 @@
 //! - the pool's lock is never held while the application's [`TxChecker`]
 //!   runs, so a slow signature check never stalls reaping, and a checker may
 //!   itself use the mempool;
-//! - every call to [`SharedMempool::add`] counts exactly once in
-//!   [`MempoolStats`]: as admitted, or under its rejection's kind.
+//! - every transaction given to [`SharedMempool::add`] or
+//!   [`SharedMempool::add_batch`] counts exactly once in [`MempoolStats`]:
+//!   as admitted, or under its rejection's kind.
 
 use crate::{Mempool, MempoolConfig, Rejection, Sender, TxChecker};
 use bytes::Bytes;
@@ -54,15 +55,10 @@ impl SharedMempool {
     }
 
     /// Full admission: the cheap checks first (size, duplicate hash, room;
-    /// under a brief lock), then `checker.check(&tx)` without holding the
+    /// under a brief lock), then the application's check without holding the
     /// lock, then [`Mempool::admit`] under the lock. Counts the outcome.
     pub fn add(&self, tx: Bytes, checker: &dyn TxChecker) -> Result<Hash, Rejection> {
-        let outcome = self.try_add(tx, checker);
-        match &outcome {
-            Ok(_) => self.counters.admitted.fetch_add(1, Ordering::Relaxed),
-            Err(rejection) => self.counters.rejected[rejection.code() as usize - 1].fetch_add(1, Ordering::Relaxed),
-        };
-        outcome
+        self.add_batch(vec![tx], checker).pop().expect("one answer per transaction")
     }
 
     /// [`SharedMempool::add`] for many transactions at once: the answer at
@@ -106,16 +102,6 @@ impl SharedMempool {
             };
         }
         out
-    }
-
-    fn try_add(&self, tx: Bytes, checker: &dyn TxChecker) -> Result<Hash, Rejection> {
-        if tx.len() > self.max_tx_bytes {
-            return Err(Rejection::TooLarge { size: tx.len(), max: self.max_tx_bytes });
-        }
-        let hash = Hash::digest(&tx);
-        self.pool.lock().precheck(&hash, tx.len())?;
-        let info = checker.check(&tx)?;
-        self.pool.lock().admit_hashed(hash, tx, info)
     }
 
     /// See [`Mempool::reap`].

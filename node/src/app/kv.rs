@@ -225,19 +225,18 @@ impl KvApp {
         let unverified: Vec<usize> =
             (0..txs.len()).filter(|&i| matches!(&checked[i], Ok((_, hash)) if !self.verified.contains(hash))).collect();
         for chunk in unverified.chunks(VERIFY_BATCH) {
-            let messages: Vec<(usize, Vec<u8>)> = chunk
-                .iter()
-                .filter_map(|&i| checked[i].as_ref().ok().map(|(stx, _)| (i, stx.signing_message())))
-                .collect();
-            let items: Vec<SignedMessage<'_>> = messages
-                .iter()
-                .filter_map(|(i, msg)| {
-                    let (stx, _) = checked[*i].as_ref().ok()?;
-                    Some(SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
-                })
-                .collect();
-            let all_good = verify_batch(&items).is_ok();
-            drop(items);
+            let all_good = {
+                let signed: Vec<(&SignedTx, Vec<u8>)> = chunk
+                    .iter()
+                    .filter_map(|&i| checked[i].as_ref().ok())
+                    .map(|(stx, _)| (stx, stx.signing_message()))
+                    .collect();
+                let items: Vec<SignedMessage<'_>> = signed
+                    .iter()
+                    .map(|(stx, msg)| SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
+                    .collect();
+                verify_batch(&items).is_ok()
+            };
             for &i in chunk {
                 // A failed batch names only its first bad signature: check
                 // each one alone to find them all.

@@ -343,6 +343,12 @@ fn decode_tx(params: &Params<'_>) -> Result<Bytes, ErrorObjectOwned> {
     Ok(Bytes::from(bytes))
 }
 
+/// The answer for a transaction taken into the mempool (or, by
+/// `broadcast_tx_async`, queued for it).
+fn accepted(hash: &Hash) -> Value {
+    json!({ "hash": hash.to_hex(), "code": 0, "log": "" })
+}
+
 /// Most transactions in one `broadcast_txs` call.
 pub const BROADCAST_TXS_MAX: usize = 10_000;
 
@@ -382,7 +388,7 @@ fn broadcast_many(p: &Params<'_>, c: &RpcContext) -> RpcResult {
         .into_iter()
         .zip(&txs)
         .map(|(outcome, tx)| match outcome {
-            Ok(hash) => json!({ "hash": hash.to_hex(), "code": 0, "log": "" }),
+            Ok(hash) => accepted(&hash),
             Err(r) => json!({
                 "hash": Hash::digest(tx).to_hex(),
                 "code": codes::TX_REJECTED + r.code() as i32,
@@ -799,7 +805,7 @@ pub fn module(ctx: RpcContext) -> anyhow::Result<RpcModule<RpcContext>> {
         })?;
     }
     m.register_blocking_method("broadcast_tx_sync", |p, c, _| {
-        let r = decode_tx(&p).and_then(|tx| c.submit(tx)).map(|h| json!({ "hash": h.to_hex(), "code": 0, "log": "" }));
+        let r = decode_tx(&p).and_then(|tx| c.submit(tx)).map(|h| accepted(&h));
         counted(&c, "broadcast_tx_sync", r)
     })?;
     m.register_blocking_method("broadcast_txs", |p, c, _| {
@@ -855,7 +861,7 @@ fn broadcast_async(p: &Params<'_>, c: &Arc<RpcContext>) -> RpcResult {
     tokio::task::spawn_blocking(move || {
         let _ = c.submit(tx);
     });
-    Ok(json!({ "hash": hash.to_hex(), "code": 0, "log": "" }))
+    Ok(accepted(&hash))
 }
 
 async fn broadcast_commit(p: &Params<'_>, c: Arc<RpcContext>) -> RpcResult {

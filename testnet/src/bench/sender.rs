@@ -4,9 +4,9 @@
 //! (or after) its scheduled time `i / rate`. It wakes on tick boundaries
 //! (every `tick`), sends every transaction of its own that is due as one
 //! request (at most `max_batch` at once: one `broadcast_txs` call, or a
-//! JSON-RPC batch of single-transaction calls), and waits for the answer. HTTP/1.1 carries one request at a time, so while an answer is
-//! late the connection's due transactions pile up and go in the next, larger
-//! batch: the offered rate does not drop (open loop), and the time they
+//! JSON-RPC batch of single-transaction calls), and waits for the answer.
+//! HTTP/1.1 carries one request at a time, so while an answer is late the
+//! connection's due transactions pile up and go in the next, larger batch: the offered rate does not drop (open loop), and the time they
 //! waited counts in their latency, which is measured from the scheduled
 //! time. How late each transaction left (its send lag) is recorded too.
 //!
@@ -219,6 +219,7 @@ pub async fn run_connection(
     let mut stats = SendStats::default();
     let tick_us = (cfg.tick.as_micros() as u64).max(1);
     let step = cfg.connections;
+    let many = cfg.method == MANY;
     let mut link: Option<Link> = None;
     let mut next_node = c % nodes.len();
     let mut next = c;
@@ -231,7 +232,7 @@ pub async fn run_connection(
         }
         let mut ids = Vec::new();
         let mut body = String::with_capacity(1024);
-        if cfg.method == MANY {
+        if many {
             body.push_str(r#"{"jsonrpc":"2.0","id":"#);
             body.push_str(&next.to_string());
             body.push_str(r#","method":"broadcast_txs","params":{"txs":["#);
@@ -242,7 +243,7 @@ pub async fn run_connection(
             if !ids.is_empty() {
                 body.push(',');
             }
-            if cfg.method == MANY {
+            if many {
                 body.push('"');
                 wl.write_b64(next, &mut body);
                 body.push('"');
@@ -258,7 +259,7 @@ pub async fn run_connection(
             ids.push(next);
             next += step;
         }
-        body.push_str(if cfg.method == MANY { "]}}" } else { "]" });
+        body.push_str(if many { "]}}" } else { "]" });
         let sent_us = micros_since(tr.t0);
         for &i in &ids {
             let s = tr.scheduled_us(i);
@@ -281,7 +282,7 @@ pub async fn run_connection(
         stats.requests += 1;
         let node = l.node;
         match post(l, &nodes[node], body).await {
-            Ok((status, answer)) if cfg.method == MANY => record_many(&tr, &ids, node, status, &answer),
+            Ok((status, answer)) if many => record_many(&tr, &ids, node, status, &answer),
             Ok((status, answer)) => record(&tr, &ids, step, node, status, &answer),
             Err(_) => {
                 for &i in &ids {
