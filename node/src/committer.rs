@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use phalanx_consensus::engine::Input;
 use phalanx_consensus::smr::StateView;
-use phalanx_consensus::types::{BlockId, CertifiedBlock, Height, Millis};
+use phalanx_consensus::types::{BlockId, CertifiedBlock, Height, Millis, tx_hash};
 use phalanx_crypto::Hash;
 use phalanx_mempool::{Sender as TxSender, SharedMempool};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -227,7 +227,10 @@ impl Committer {
             if cb.block.height() <= tip {
                 continue; // committed before a restart; the engine replayed it
             }
-            if cb.block.header.payload_root != phalanx_consensus::types::payload_root(&cb.block.txs) {
+            // Each transaction is hashed once here; the root check, the tx
+            // index, the mempool and the notifications share the hashes.
+            let tx_hashes: Vec<Hash> = cb.block.txs.iter().map(|t| tx_hash(t)).collect();
+            if cb.block.header.payload_root != phalanx_crypto::merkle_root(&tx_hashes) {
                 fatal(&format!(
                     "committed block {} carries transactions that do not match its payload root",
                     cb.block.height()
@@ -244,6 +247,7 @@ impl Committer {
                 outcomes: exec.outcomes,
                 writes: exec.writes,
                 app_hash: exec.app_hash,
+                tx_hashes,
             });
         }
         if records.is_empty() {
@@ -292,8 +296,8 @@ impl Committer {
         let mut committed = Vec::new();
         let mut senders: BTreeSet<TxSender> = BTreeSet::new();
         for r in records {
+            committed.extend_from_slice(&r.tx_hashes);
             for tx in &r.block.block.txs {
-                committed.push(Hash::digest(tx));
                 if let Some((s, _)) = self.app.sender_and_nonce(tx) {
                     senders.insert(s);
                 }
@@ -310,8 +314,7 @@ impl Committer {
             *self.tip.write() =
                 ChainTip { height: b.height(), block_id: b.id(), app_hash: r.app_hash, time_ms: b.header.time_ms };
             let mut txs = Vec::with_capacity(b.txs.len());
-            for (i, (tx, outcome)) in b.txs.iter().zip(&r.outcomes).enumerate() {
-                let hash = Hash::digest(tx);
+            for (i, (&hash, outcome)) in r.tx_hashes.iter().zip(&r.outcomes).enumerate() {
                 let rec =
                     TxRecord { height: b.height(), index: i as u32, code: outcome.code, log: outcome.log.clone() };
                 self.waiters.notify(&hash, &rec);

@@ -18,7 +18,8 @@
 //! | `heights` | height (u64 big-endian) | [`BlockId`] of the committed block |
 //! | `certs` | height (u64 big-endian) | [`Certificate`] of the committed block ([`Certificate::Genesis`] at 0): below the tip, the `justify` of the block above it, as the engine commits it (leader reputation reads the signers back, [`ChainStore::committed_history`]) |
 //! | `app_hashes` | height (u64 big-endian) | application [`struct@Hash`] after that height |
-//! | `txs` | tx hash (32 bytes) | [`TxRecord`]: height, index in the block, result |
+//! | `results` | height (u64 big-endian) | `Vec<TxOutcome>`: the result of each of the block's transactions, in block order |
+//! | `tx_index`, `tx_runs` | see [`tx_index`] | the transaction index: tx hash → (height, index in the block), as sorted runs written one per commit and merged in the background (no per-transaction B-tree insert) |
 //! | `state` | application key | application value (`Vec<u8>`) |
 //! | `pending` | height (u64 BE) ‖ block id | none (empty): blocks saved by `save_block` and not yet committed |
 //! | `meta` | `schema_version`, `chain_id`, `genesis_id`, `committed_height`, `base_height` | `u32`, `String`, [`BlockId`], [`Height`], [`Height`] |
@@ -48,15 +49,16 @@
 //! flushes. From then on the store holds blocks from the base height up:
 //! [`ChainStore::block_at`], [`ChainStore::cert_at`] and
 //! [`ChainStore::app_hash_at`] answer `None` below it, and
-//! [`ChainStore::recovery`] reports app hashes from it. The `txs` index keeps
-//! what it had: a transaction committed before the snapshot and indexed here
-//! still names its height, whose block is no longer held.
+//! [`ChainStore::recovery`] reports app hashes from it. The transaction
+//! index and `results` keep what they had: a transaction committed before
+//! the snapshot and indexed here still names its height and result, though
+//! that height's block is no longer held.
 //!
 //! # Promises
 //!
 //! - **Atomic commits.** [`ChainStore::commit`] writes every record of a batch
-//!   (blocks, heights, certificates, app hashes, tx index, state writes,
-//!   committed height) in one sled transaction: after a crash the store holds
+//!   (blocks, heights, certificates, app hashes, results, the batch's tx
+//!   index run, state writes, committed height) in one sled transaction: after a crash the store holds
 //!   all of a batch or none of it.
 //! - **Durable commits.** `commit` flushes (sled `flush`, which fsyncs) before
 //!   it returns `Ok`, so a client told "committed" never loses its
@@ -91,7 +93,7 @@
 use phalanx_consensus::SafetyState;
 use phalanx_consensus::hotstuff::BlockSource;
 use phalanx_consensus::smr::{StateView, TxOutcome};
-use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Evidence, Height, tx_hash};
+use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Evidence, Height};
 use phalanx_consensus::{HistoryEntry, Recovery};
 use phalanx_crypto::{Hash, codec};
 use serde::{Deserialize, Serialize};
@@ -102,6 +104,7 @@ mod mem_store;
 mod sled_store;
 #[cfg(test)]
 mod suite;
+pub mod tx_index;
 
 pub use mem_store::MemStore;
 pub use sled_store::SledStore;
@@ -111,8 +114,11 @@ pub use sled_store::SledStore;
 /// misread.
 ///
 /// History: 1, the first layout; 2, the HotStuff safety state also carries
-/// the highest QC and TC (a version 1 store is refused, never misread).
-pub const SCHEMA_VERSION: u32 = 3;
+/// the highest QC and TC (a version 1 store is refused, never misread); 3,
+/// the Raft hard state also carries configurations; 4,
+/// the transaction index is kept as sorted runs (`tx_index`, `tx_runs`) and
+/// results per block (`results`) instead of one `txs` entry per transaction.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// What one committed block changes, written atomically by
 /// [`ChainStore::commit`].
@@ -126,6 +132,10 @@ pub struct CommitRecord {
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The application hash after this block.
     pub app_hash: Hash,
+    /// The hash of each `block.txs` entry, same order: computed once by the
+    /// committer (which checks the payload root with them) and used for
+    /// the transaction index.
+    pub tx_hashes: Vec<Hash>,
 }
 
 /// The application state at one committed height, with the block that ends
@@ -475,6 +485,9 @@ fn check_batch(tip: (Height, BlockId), records: &[CommitRecord]) -> Result<(), S
         if r.outcomes.len() != block.txs.len() {
             return invalid(format!("{} outcomes for {} transactions", r.outcomes.len(), block.txs.len()));
         }
+        if r.tx_hashes.len() != block.txs.len() {
+            return invalid(format!("{} hashes for {} transactions", r.tx_hashes.len(), block.txs.len()));
+        }
         height = got;
         id = block_id;
     }
@@ -530,9 +543,9 @@ fn check_snapshot(chain_id: &str, tip: Height, s: &StateSnapshot) -> Result<(), 
 /// The tx index entries of one record: (tx hash, record), in block order.
 fn tx_records(r: &CommitRecord) -> impl Iterator<Item = (Hash, TxRecord)> + '_ {
     let height = r.block.block.height();
-    r.block.block.txs.iter().zip(&r.outcomes).enumerate().map(move |(index, (tx, outcome))| {
+    r.tx_hashes.iter().zip(&r.outcomes).enumerate().map(move |(index, (hash, outcome))| {
         let index = u32::try_from(index).expect("a block carries fewer than 2^32 transactions");
-        (tx_hash(tx), TxRecord { height, index, code: outcome.code, log: outcome.log.clone() })
+        (*hash, TxRecord { height, index, code: outcome.code, log: outcome.log.clone() })
     })
 }
 

@@ -32,14 +32,15 @@
 //! A node opens its store once per process; the tests that reopen wait for
 //! the lock.
 
+use super::tx_index::{IndexEntry, TxIndex};
 use super::{
     ChainStore, CommitRecord, SCHEMA_VERSION, StateSnapshot, StoreError, TxRecord, check_batch, check_snapshot,
     describe_chain, evidence_key, height_key, hex, pending_key, source_block, source_committed_block,
-    source_committed_cert, source_committed_height, tx_records, view_state,
+    source_committed_cert, source_committed_height, view_state,
 };
 use parking_lot::RwLock;
 use phalanx_consensus::hotstuff::BlockSource;
-use phalanx_consensus::smr::StateView;
+use phalanx_consensus::smr::{StateView, TxOutcome};
 use phalanx_consensus::types::{Block, BlockId, Certificate, CertifiedBlock, Evidence, Height};
 use phalanx_consensus::{Recovery, SafetyState};
 use phalanx_crypto::{Hash, codec};
@@ -50,6 +51,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::info;
 
@@ -59,7 +61,7 @@ mod tree {
     pub const HEIGHTS: &str = "heights";
     pub const CERTS: &str = "certs";
     pub const APP_HASHES: &str = "app_hashes";
-    pub const TXS: &str = "txs";
+    pub const RESULTS: &str = "results";
     pub const STATE: &str = "state";
     pub const PENDING: &str = "pending";
     pub const META: &str = "meta";
@@ -87,6 +89,11 @@ const SAFETY_KEY: &[u8] = b"safety";
 
 /// The chain store on a sled database. See the module documentation.
 pub struct SledStore {
+    /// Declared first so it stops (and lets go of the index's trees) before
+    /// the database closes.
+    compactor: Compactor,
+    /// The transaction index (`tx_index` and `tx_runs`; see `tx_index.rs`).
+    index: Arc<TxIndex>,
     path: PathBuf,
     db: sled::Db,
     t: Trees,
@@ -112,7 +119,7 @@ struct Trees {
     heights: sled::Tree,
     certs: sled::Tree,
     app_hashes: sled::Tree,
-    txs: sled::Tree,
+    results: sled::Tree,
     state: sled::Tree,
     pending: sled::Tree,
     meta: sled::Tree,
@@ -127,7 +134,7 @@ impl Trees {
             heights: db.open_tree(tree::HEIGHTS)?,
             certs: db.open_tree(tree::CERTS)?,
             app_hashes: db.open_tree(tree::APP_HASHES)?,
-            txs: db.open_tree(tree::TXS)?,
+            results: db.open_tree(tree::RESULTS)?,
             state: db.open_tree(tree::STATE)?,
             pending: db.open_tree(tree::PENDING)?,
             meta: db.open_tree(tree::META)?,
@@ -157,7 +164,10 @@ impl SledStore {
         // (1 GiB) a node's memory grew with the chain to about 1 GiB.
         let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| open_error(path, e))?;
         let t = Trees::open(&db).map_err(|e| sled_error(path, e))?;
+        let index = Arc::new(TxIndex::open(&db, path, sled_error)?);
         let store = SledStore {
+            compactor: Compactor::spawn(index.clone()),
+            index,
             path: path.to_path_buf(),
             db,
             t,
@@ -257,6 +267,64 @@ impl fmt::Debug for SledStore {
     }
 }
 
+/// Merges the transaction index's runs on its own thread (`tx-index`),
+/// woken after each commit that added a run, so no commit waits for a merge.
+struct Compactor {
+    wake: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Compactor {
+    fn spawn(index: Arc<TxIndex>) -> Compactor {
+        let (wake, woken) = crossbeam_channel::bounded::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("tx-index".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    loop {
+                        match index.compact_once() {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot merge transaction index runs; lookups stay right but slow down");
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn the tx-index thread");
+        let c = Compactor { wake: Some(wake), thread: Some(thread) };
+        c.wake(); // runs may be due from before a restart
+        c
+    }
+
+    fn wake(&self) {
+        if let Some(w) = &self.wake {
+            let _ = w.try_send(());
+        }
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.wake.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The tx index entries of one committed block.
+fn index_entries(r: &CommitRecord) -> impl Iterator<Item = IndexEntry> + '_ {
+    let height = r.block.block.height();
+    r.tx_hashes.iter().enumerate().map(move |(index, hash)| IndexEntry {
+        hash: hash.0,
+        height,
+        index: u32::try_from(index).expect("a block carries fewer than 2^32 transactions"),
+    })
+}
+
 // ---- errors and encodings ------------------------------------------------
 
 /// A path that exists must be a directory; sled creates a missing one.
@@ -299,7 +367,7 @@ fn tree_name(tree: &sled::Tree) -> String {
 
 /// A key as a person reads it: heights as numbers, names as text, else hex.
 fn describe_key(tree: &str, key: &[u8]) -> String {
-    let height_tree = [tree::HEIGHTS, tree::CERTS, tree::APP_HASHES].contains(&tree);
+    let height_tree = [tree::HEIGHTS, tree::CERTS, tree::APP_HASHES, tree::RESULTS].contains(&tree);
     if let (true, Ok(b)) = (height_tree, <[u8; 8]>::try_from(key)) {
         return format!("height {}", u64::from_be_bytes(b));
     }
@@ -343,28 +411,32 @@ struct Encoded {
     height: [u8; 8],
     id: [u8; 32],
     id_value: Vec<u8>,
-    block: Vec<u8>,
+    /// The encoded block, unless `blocks` holds it already (a HotStuff
+    /// replica saved it before voting): blocks are content-addressed, so
+    /// the stored value is this block.
+    block: Option<Vec<u8>>,
     cert: Vec<u8>,
     app_hash: Vec<u8>,
     pending: [u8; 40],
-    txs: Vec<([u8; 32], Vec<u8>)>,
+    /// The encoded outcomes of the block's transactions, in block order.
+    outcomes: Vec<u8>,
     /// State writes: key, and the encoded value or `None` to delete.
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Encoded {
-    fn new(r: &CommitRecord) -> Encoded {
+    fn new(r: &CommitRecord, stored: bool) -> Encoded {
         let block = &r.block.block;
         let id = block.id();
         Encoded {
             height: height_key(block.height()),
             id: id.0,
             id_value: codec::encode(&id),
-            block: codec::encode(block),
+            block: (!stored).then(|| codec::encode(block)),
             cert: codec::encode(&r.block.cert),
             app_hash: codec::encode(&r.app_hash),
             pending: pending_key(block.height(), &id),
-            txs: tx_records(r).map(|(hash, rec)| (hash.0, codec::encode(&rec))).collect(),
+            outcomes: codec::encode(&r.outcomes),
             writes: r.writes.iter().map(|(k, v)| (k.clone(), v.as_ref().map(codec::encode))).collect(),
         }
     }
@@ -462,31 +534,38 @@ impl ChainStore for SledStore {
         let Some(last) = records.last() else { return Ok(()) };
         let new_tip = (last.block.block.height(), last.block.block.id());
         let _commits = self.commit_lock.write();
-        let encoded: Vec<Encoded> = records.iter().map(Encoded::new).collect();
+        let mut encoded = Vec::with_capacity(records.len());
+        for r in records {
+            // Only this thread removes blocks (`prune_forks`, snapshot
+            // installs), so a block seen here is still there below.
+            let stored = self.t.blocks.contains_key(r.block.block.id().0).map_err(|e| self.sled_error(e))?;
+            encoded.push(Encoded::new(r, stored));
+        }
+        let run = self.index.prepare(records.iter().flat_map(index_entries).collect());
         let committed_height = codec::encode(&new_tip.0);
         let t = &self.t;
-        (&t.blocks, &t.heights, &t.certs, &t.app_hashes, &t.txs, &t.state, &t.pending, &t.meta)
-            .transaction(|(blocks, heights, certs, app_hashes, txs, state, pending, meta)| {
+        let (chunks, runs) = self.index.trees();
+        (&t.blocks, &t.heights, &t.certs, &t.app_hashes, &t.results, &t.state, &t.pending, &t.meta, chunks, runs)
+            .transaction(|(blocks, heights, certs, app_hashes, results, state, pending, meta, chunks, runs)| {
                 check_batch(tx_tip(meta, heights)?, records).map_err(ConflictableTransactionError::Abort)?;
                 for e in &encoded {
-                    blocks.insert(&e.id, e.block.as_slice())?;
+                    if let Some(block) = &e.block {
+                        blocks.insert(&e.id, block.as_slice())?;
+                    }
                     heights.insert(&e.height, e.id_value.as_slice())?;
                     certs.insert(&e.height, e.cert.as_slice())?;
                     app_hashes.insert(&e.height, e.app_hash.as_slice())?;
+                    results.insert(&e.height, e.outcomes.as_slice())?;
                     pending.remove(&e.pending[..])?;
-                    for (hash, rec) in &e.txs {
-                        // A replayed transaction keeps its first record; the
-                        // read sees this transaction's own earlier writes.
-                        if txs.get(hash)?.is_none() {
-                            txs.insert(hash, rec.as_slice())?;
-                        }
-                    }
                     for (k, v) in &e.writes {
                         match v {
                             Some(v) => state.insert(k.as_slice(), v.as_slice())?,
                             None => state.remove(k.as_slice())?,
                         };
                     }
+                }
+                if let Some(run) = &run {
+                    run.write(chunks, runs)?;
                 }
                 meta.insert(META_COMMITTED_HEIGHT, committed_height.as_slice())?;
                 Ok(())
@@ -496,6 +575,10 @@ impl ChainStore for SledStore {
         // survive a crash: the error goes back, the cached tip stays where it
         // was, and the node must stop (reopening shows what survived).
         self.flush()?;
+        if let Some(run) = &run {
+            self.index.publish(run);
+            self.compactor.wake();
+        }
         *self.tip.write() = Some(new_tip);
         Ok(())
     }
@@ -539,7 +622,18 @@ impl ChainStore for SledStore {
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StoreError> {
-        self.read_value(&self.t.txs, hash.as_bytes())
+        let Some((height, index)) = self.index.get(hash)? else { return Ok(None) };
+        let outcomes: Vec<TxOutcome> =
+            self.read_value(&self.t.results, &height_key(height))?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("the tx index names height {height}, but tree `results` has nothing at that height"),
+            })?;
+        let outcome = outcomes.get(index as usize).ok_or_else(|| StoreError::Corrupt {
+            what: format!(
+                "the tx index names transaction {index} of height {height}, but that height has {} results",
+                outcomes.len()
+            ),
+        })?;
+        Ok(Some(TxRecord { height, index, code: outcome.code, log: outcome.log.clone() }))
     }
 
     fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

@@ -112,6 +112,7 @@ impl Fixture {
             outcomes: vec![TxOutcome::ok(); block.txs.len()],
             writes: writes.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()))).collect(),
             app_hash: app_hash(block.height()),
+            tx_hashes: block.txs.iter().map(|t| tx_hash(t)).collect(),
         }
     }
 
