@@ -267,6 +267,9 @@ impl fmt::Debug for SledStore {
     }
 }
 
+/// Shortest time between two rounds of transaction index merges.
+const MERGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Merges the transaction index's runs on its own thread (`tx-index`),
 /// woken after each commit that added a run, so no commit waits for a merge.
 struct Compactor {
@@ -280,7 +283,16 @@ impl Compactor {
         let thread = std::thread::Builder::new()
             .name("tx-index".into())
             .spawn(move || {
+                let mut last = std::time::Instant::now();
                 while woken.recv().is_ok() {
+                    // At most one round per MERGE_PAUSE: under many small
+                    // commits, runs gather and merge in one pass.
+                    let resume = last + MERGE_PAUSE;
+                    while let Some(wait) = resume.checked_duration_since(std::time::Instant::now()) {
+                        if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) = woken.recv_timeout(wait) {
+                            return;
+                        }
+                    }
                     loop {
                         match index.compact_once() {
                             Ok(true) => {}
@@ -291,6 +303,7 @@ impl Compactor {
                             }
                         }
                     }
+                    last = std::time::Instant::now();
                 }
             })
             .expect("spawn the tx-index thread");

@@ -11,8 +11,8 @@
 //! committer's critical path. Here a commit batch writes its entries as one
 //! *run*: sorted, packed into a few large chunk values, written inside the
 //! commit's own sled transaction (so the index is exactly as durable and as
-//! atomic as the commit). A background thread merges runs of similar size,
-//! eight at a time, so a lookup probes few runs (an LSM tree's size-tiered
+//! atomic as the commit). A background thread merges runs of similar size
+//! once eight of a size have gathered, so a lookup probes few runs (an LSM tree's size-tiered
 //! compaction, with sled as the block store).
 //!
 //! # Layout
@@ -54,8 +54,12 @@ pub(super) const RUNS_TREE: &str = "tx_runs";
 pub const ENTRY_BYTES: usize = 32 + 8 + 4;
 /// Entries per chunk value at most (about 176 KiB).
 pub const CHUNK_ENTRIES: usize = 4096;
-/// Runs of one size class merged at once.
+/// A size class is merged once it holds this many runs.
 pub const FANOUT: usize = 8;
+/// Most runs merged at once: a class that filled up between two merge
+/// rounds (many small commits) is merged in one pass, not eight at a time,
+/// since a merge's cost is mostly per run and per pass.
+pub const MERGE_RUNS_MAX: usize = 64;
 /// Runs this large are not merged further: a lookup then probes one run per
 /// this many transactions, and no merge rewrites more than this at once.
 pub const MAX_MERGED_ENTRIES: u64 = 1 << 22;
@@ -316,8 +320,9 @@ impl TxIndex {
         self.runs.read().len()
     }
 
-    /// The oldest [`FANOUT`] runs of the smallest size class that has that
-    /// many, leaving runs of [`MAX_MERGED_ENTRIES`] or more alone.
+    /// The oldest runs (up to [`MERGE_RUNS_MAX`]) of the smallest size class
+    /// that holds at least [`FANOUT`], leaving runs of
+    /// [`MAX_MERGED_ENTRIES`] or more alone.
     fn due(&self) -> Option<Vec<Run>> {
         let runs = self.runs.read();
         let mut by_class: std::collections::BTreeMap<u32, Vec<Run>> = Default::default();
@@ -326,7 +331,7 @@ impl TxIndex {
         }
         by_class.into_values().find(|v| v.len() >= FANOUT).map(|mut v| {
             v.sort_by_key(|r| r.id);
-            v.truncate(FANOUT);
+            v.truncate(MERGE_RUNS_MAX);
             v
         })
     }
@@ -467,10 +472,10 @@ mod tests {
         check(&idx);
         assert_eq!(idx.run_count(), FANOUT * 2);
         while idx.compact_once().unwrap() {}
-        assert_eq!(idx.run_count(), 2, "sixteen runs of one class merge into two");
+        assert_eq!(idx.run_count(), 1, "sixteen runs of one class merge into one");
         check(&idx);
         let merged_chunks = idx.chunks.len();
-        assert_eq!(merged_chunks as u64, 2 * (FANOUT as u64 * per_run).div_ceil(CHUNK_ENTRIES as u64));
+        assert_eq!(merged_chunks as u64, (2 * FANOUT as u64 * per_run).div_ceil(CHUNK_ENTRIES as u64));
     }
 
     /// A replayed transaction keeps its first entry, inside one run, across
