@@ -733,6 +733,22 @@ async fn raft_learner_joins_is_promoted_and_a_voter_is_removed_while_committing(
         }
         acked.len() - before
     };
+    // Waits (under the deadline) until `n` more writes are acknowledged: the
+    // client writes one at a time, so whether one already landed at a given
+    // moment is timing, but that writes go on committing is the property.
+    async fn more_acks(
+        acked: &mut Vec<String>,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+        n: usize,
+        what: &str,
+    ) {
+        let target = acked.len() + n;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while acked.len() < target {
+            let h = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap_or_else(|_| panic!("{what}"));
+            acked.push(h.expect("the client is still writing"));
+        }
+    }
     c.wait_height(0, 20, DEADLINE).await.unwrap();
 
     // A new node joins as a learner and catches up.
@@ -747,7 +763,7 @@ async fn raft_learner_joins_is_promoted_and_a_voter_is_removed_while_committing(
     c.wait_height(new, target, DEADLINE).await.unwrap();
     let s = c.call(new, "status", Value::Null).await.unwrap();
     assert_eq!(s["consensus"]["member"], "learner", "{s}");
-    assert!(acks_since(&mut acked, &mut acked_rx) > 0, "writes commit while the learner catches up");
+    more_acks(&mut acked, &mut acked_rx, 1, "writes commit while the learner catches up").await;
 
     // Nonsense is refused with a reason, and changes nothing.
     let e = admin(&c, leader, &["promote", &validator_keys(&c, 0).await.unwrap()[0]]).await.unwrap_err();
@@ -765,7 +781,7 @@ async fn raft_learner_joins_is_promoted_and_a_voter_is_removed_while_committing(
     })
     .await
     .unwrap();
-    assert!(acks_since(&mut acked, &mut acked_rx) > 0, "writes commit across the promotion");
+    more_acks(&mut acked, &mut acked_rx, 1, "writes commit across the promotion").await;
 
     // Removal of genesis voter node2 (whether or not it leads).
     let removed_key = validator_keys(&c, 0).await.unwrap()[2].clone();
@@ -774,12 +790,7 @@ async fn raft_learner_joins_is_promoted_and_a_voter_is_removed_while_committing(
     let remaining = [0, 1, new];
     raft_leader(&c, &remaining).await;
     acks_since(&mut acked, &mut acked_rx);
-    let before = acked.len();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while acked.len() < before + 5 {
-        let h = tokio::time::timeout_at(deadline, acked_rx.recv()).await.expect("writes commit after the removal");
-        acked.push(h.expect("the client is still writing"));
-    }
+    more_acks(&mut acked, &mut acked_rx, 5, "writes commit after the removal").await;
     stop_tx.send(true).unwrap();
     let written = load.await.unwrap();
     acks_since(&mut acked, &mut acked_rx);
