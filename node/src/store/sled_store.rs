@@ -10,6 +10,9 @@
 //!   `pending`, so the pending index and the blocks it names never disagree.
 //! - The safety state and evidence are single-key writes in their own trees,
 //!   outside any transaction.
+//! - The transaction index (`tx_index.rs`) gets one run per commit inside
+//!   the commit's transaction; its merges run on a `tx-index` thread that
+//!   the store starts at open and stops (joins) when it is dropped.
 //! - `install_snapshot` is one multi-tree transaction too (it replaces the
 //!   `state` tree, so it first lists the keys to delete), then one flush;
 //!   only then do the cached tip and base height move.
@@ -166,7 +169,10 @@ impl SledStore {
         let t = Trees::open(&db).map_err(|e| sled_error(path, e))?;
         let index = Arc::new(TxIndex::open(&db, path, sled_error)?);
         let store = SledStore {
-            compactor: Compactor::spawn(index.clone()),
+            compactor: Compactor::spawn(index.clone()).map_err(|e| StoreError::Io {
+                path: path.to_path_buf(),
+                message: format!("cannot start the tx-index thread: {e}"),
+            })?,
             index,
             path: path.to_path_buf(),
             db,
@@ -278,7 +284,7 @@ struct Compactor {
 }
 
 impl Compactor {
-    fn spawn(index: Arc<TxIndex>) -> Compactor {
+    fn spawn(index: Arc<TxIndex>) -> std::io::Result<Compactor> {
         let (wake, woken) = crossbeam_channel::bounded::<()>(1);
         let thread = std::thread::Builder::new()
             .name("tx-index".into())
@@ -305,11 +311,10 @@ impl Compactor {
                     }
                     last = std::time::Instant::now();
                 }
-            })
-            .expect("spawn the tx-index thread");
+            })?;
         let c = Compactor { wake: Some(wake), thread: Some(thread) };
         c.wake(); // runs may be due from before a restart
-        c
+        Ok(c)
     }
 
     fn wake(&self) {
@@ -549,8 +554,11 @@ impl ChainStore for SledStore {
         let _commits = self.commit_lock.write();
         let mut encoded = Vec::with_capacity(records.len());
         for r in records {
-            // Only this thread removes blocks (`prune_forks`, snapshot
-            // installs), so a block seen here is still there below.
+            // Blocks are content-addressed, so a stored value under this id
+            // is this block. Nothing removes it before the transaction below:
+            // snapshot installs wait for the commit lock we hold, and
+            // `prune_forks` removes only blocks at or below the tip, which
+            // this one is above.
             let stored = self.t.blocks.contains_key(r.block.block.id().0).map_err(|e| self.sled_error(e))?;
             encoded.push(Encoded::new(r, stored));
         }

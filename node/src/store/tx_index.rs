@@ -287,26 +287,16 @@ impl TxIndex {
         if k[..8] != run.to_be_bytes() {
             return Ok(None);
         }
-        if v.len() % ENTRY_BYTES != 0 {
+        let (entries, rest) = v.as_chunks::<ENTRY_BYTES>();
+        if !rest.is_empty() {
             return Err(StoreError::Corrupt {
                 what: format!("tree `{CHUNKS_TREE}`, run {run}: a chunk of {} bytes is not whole entries", v.len()),
             });
         }
-        let n = v.len() / ENTRY_BYTES;
-        let at = |i: usize| &v[i * ENTRY_BYTES..i * ENTRY_BYTES + 32];
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match at(mid).cmp(&hash[..]) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let e = IndexEntry::unpack(&v[mid * ENTRY_BYTES..(mid + 1) * ENTRY_BYTES]);
-                    return Ok(Some((e.height, e.index)));
-                }
-            }
-        }
-        Ok(None)
+        Ok(entries.binary_search_by(|e| e[..32].cmp(&hash[..])).ok().map(|i| {
+            let e = IndexEntry::unpack(&entries[i]);
+            (e.height, e.index)
+        }))
     }
 
     /// The chunk and run trees, for a commit's transaction.
@@ -494,6 +484,23 @@ mod tests {
         assert_eq!(idx.get(&Hash(entry(1, 0, 0).hash)).unwrap(), Some((4, 9)));
         assert_eq!(idx.get(&Hash(entry(2, 0, 0).hash)).unwrap(), Some((4, 0)));
         assert_eq!(idx.get(&Hash(entry(110, 0, 0).hash)).unwrap(), Some((10, 0)));
+    }
+
+    /// A chunk that is not whole entries is reported as corrupt, naming
+    /// the tree and the run, not read as if the hash were absent.
+    #[test]
+    fn torn_chunk_is_corrupt() {
+        let db = temp_db();
+        let idx = open(&db);
+        commit(&idx, vec![entry(1, 1, 0)]);
+        let (key, _) = idx.chunks.iter().next().unwrap().unwrap();
+        idx.chunks.insert(key, vec![0u8; ENTRY_BYTES + 1]).unwrap();
+        match idx.get(&Hash(entry(1, 0, 0).hash)) {
+            Err(StoreError::Corrupt { what }) => {
+                assert!(what.contains("tree `tx_index`, run 0") && what.contains("45 bytes"), "{what}")
+            }
+            other => panic!("expected a corrupt-store error, got {other:?}"),
+        }
     }
 
     /// Chunks of a run that no record lists (a merge cut short) are deleted
