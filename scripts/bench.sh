@@ -12,6 +12,7 @@
 #   scripts/bench.sh --app noop --sweep 10000,25000,50000
 #   scripts/bench.sh --protocol raft --rate 3000
 #   scripts/bench.sh --kill-leader-at 10 --json bench.jsonl
+#   scripts/bench.sh --protocol raft --closed-loop 64 --rate 40000
 #   scripts/bench.sh --attach 127.0.0.1:26601,127.0.0.1:26604,127.0.0.1:26607,127.0.0.1:26610
 #   scripts/bench.sh --help        every option
 #

@@ -62,3 +62,37 @@ async fn bench_noop_on_four_hotstuff_validators() {
     check(&report);
     assert_eq!(report.params.app, "noop");
 }
+
+/// Raft, closed loop: 8 clients each with one `broadcast_tx_commit` out;
+/// the leader is SIGKILLed mid-window. Clients of the dead leader resend to
+/// the survivors, commits resume, and nothing is lost or committed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_raft_closed_loop_survives_a_leader_kill() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = tiny(App::Kv, dir.path().join("bench"));
+    c.protocol = "raft".into();
+    c.validators = 3;
+    c.closed_loop = true;
+    c.connections = 8;
+    c.rates = vec![2000.0]; // a ceiling: the clients are not held back by it
+    c.duration = Duration::from_secs(8);
+    c.kill_leader_at = Some(Duration::from_secs(2));
+    let report = run(&c).await.expect("the benchmark runs");
+    println!("{}", report.table(true));
+    println!("{}", report.json_line());
+    let r = &report.results[0];
+    assert!(report.params.closed_loop);
+    let kill = r.kill.as_ref().expect("kill figures");
+    assert!(kill.node.is_some(), "the leader was not killed: {:?}", kill.error);
+    assert!(r.nodes.iter().filter(|n| n.killed).count() == 1);
+    assert_eq!(r.outcomes.lost, 0, "accepted transactions were never committed");
+    assert_eq!(r.duplicates, 0, "a transaction was committed in two blocks");
+    assert_eq!((r.height_mismatches, r.forks), (0, 0), "nodes disagree on where transactions committed");
+    // Commits resumed after the kill: some block was first seen in the
+    // window after the stall ended.
+    assert!(kill.resumed_after_ms < (c.duration.as_secs_f64() - 2.0) * 1000.0, "no block after the kill");
+    let lat = r.latency_ms.as_ref().expect("closed-loop latencies");
+    assert!(lat.count > 0 && lat.p50 <= lat.p99 && lat.p99 <= lat.max);
+    assert!(report.ok());
+}

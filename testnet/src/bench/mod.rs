@@ -17,7 +17,10 @@
 //! 4. sends open loop: transaction `i` is scheduled at `t0 + i / R`, over
 //!    `connections` HTTP connections spread over the validators, as
 //!    JSON-RPC batches of `broadcast_tx_sync` (see [`sender`]); the sender
-//!    never waits for commits, only for the node's answer to a batch;
+//!    never waits for commits, only for the node's answer to a batch; or,
+//!    with [`BenchConfig::closed_loop`], runs one client per connection,
+//!    each with one `broadcast_tx_commit` out at a time
+//!    ([`sender::run_client`]);
 //! 5. after the warm-up, measures a window of `duration`, then stops sending
 //!    and drains: waits until every accepted transaction has committed, at
 //!    most `drain`.
@@ -143,6 +146,13 @@ pub struct BenchConfig {
     pub max_batch: usize,
     /// Print progress to stderr.
     pub progress: bool,
+    /// Closed loop instead of open: each of the `connections` clients has
+    /// one `broadcast_tx_commit` out at a time, with its own signing
+    /// account; the rate is then a ceiling (see [`sender::run_client`]).
+    pub closed_loop: bool,
+    /// `consensus.timeout_ms_base` of a started testnet (Raft: the election
+    /// timeout); `None`: the chain default.
+    pub timeout_ms_base: Option<u64>,
 }
 
 /// How the benchmark submits transactions.
@@ -192,6 +202,8 @@ impl BenchConfig {
             tick: Duration::from_millis(5),
             max_batch: 2000,
             progress: false,
+            closed_loop: false,
+            timeout_ms_base: None,
         }
     }
 
@@ -199,7 +211,11 @@ impl BenchConfig {
     /// account stays within the mempool's 64-nonce window with up to 4 s of
     /// latency), at least one per connection; always rounded up to a
     /// multiple of the connections, so each account uses one connection.
+    /// In a closed loop, one account per client.
     pub fn accounts_for(&self, rate: f64) -> usize {
+        if self.closed_loop {
+            return self.connections;
+        }
         let want = self.clients.unwrap_or((rate / 16.0).ceil() as usize).max(self.connections);
         want.div_ceil(self.connections) * self.connections
     }
@@ -222,11 +238,13 @@ impl BenchConfig {
             attach: self.attach.clone(),
             kill_leader_at_s: self.kill_leader_at.map(|d| d.as_secs_f64()),
             data_dir: self.data_dir.display().to_string(),
+            closed_loop: self.closed_loop,
+            timeout_ms_base: self.timeout_ms_base,
         }
     }
 
     fn method(&self) -> &'static str {
-        self.submit.method()
+        if self.closed_loop { "broadcast_tx_commit" } else { self.submit.method() }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -248,6 +266,12 @@ impl BenchConfig {
             bail!(
                 "--kill-leader-at with --attach takes one rate: the benchmark does not restart a node it did not start"
             );
+        }
+        if !self.attach.is_empty() && self.timeout_ms_base.is_some() {
+            bail!("--timeout-ms sets up a testnet the benchmark starts; an attached one keeps its own genesis");
+        }
+        if self.closed_loop && self.submit != Submit::Txs {
+            bail!("a closed loop submits with broadcast_tx_commit; --submit applies to the open loop");
         }
         if self.attach.is_empty() && (self.validators == 0 || self.validators > 255) {
             bail!("--validators must be 1 to 255");
@@ -285,7 +309,11 @@ impl Target {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
         let (protocol, app) = (cfg.protocol.as_str(), cfg.app.to_string());
-        let extra = ["--protocol", protocol, "--app", &app, "--chain-id", CHAIN_ID];
+        let timeout = cfg.timeout_ms_base.map(|t| t.to_string());
+        let mut extra = vec!["--protocol", protocol, "--app", &app, "--chain-id", CHAIN_ID];
+        if let Some(t) = &timeout {
+            extra.extend(["--timeout-ms-base", t]);
+        }
         let mut c = Cluster::generate_in(&cfg.bin, cfg.validators, &extra, &cfg.data_dir)?;
         cfg.say(format!("starting {} {protocol} validators in {}", cfg.validators, c.root().display()));
         c.start_all()?;
@@ -400,6 +428,11 @@ struct Measured {
     /// Transactions scheduled in the window that left before it ended.
     sent_in_window: u64,
     streams: Vec<StreamStats>,
+    /// Closed loop: each transaction first sent in the window, with its
+    /// latency if it was answered as committed.
+    closed: Vec<(usize, Option<u64>)>,
+    /// Closed loop: clients that used up their transactions early.
+    exhausted: u64,
 }
 
 async fn run_rate(cfg: &BenchConfig, rate: f64, target: Target) -> anyhow::Result<(RateResult, Target)> {
@@ -452,7 +485,14 @@ async fn measure(
         window_us: (cfg.warmup.as_micros() as u64, (cfg.warmup + cfg.duration).as_micros() as u64),
     };
     let senders: Vec<_> = (0..cfg.connections)
-        .map(|c| tokio::spawn(sender::run_connection(c, nodes.clone(), wl.clone(), tr.clone(), send_cfg.clone())))
+        .map(|c| {
+            let (nodes, wl, tr, send_cfg) = (nodes.clone(), wl.clone(), tr.clone(), send_cfg.clone());
+            if cfg.closed_loop {
+                tokio::spawn(sender::run_client(c, nodes, wl, tr, send_cfg))
+            } else {
+                tokio::spawn(sender::run_connection(c, nodes, wl, tr, send_cfg))
+            }
+        })
         .collect();
     sleep_until(tr.t0, cfg.warmup).await;
     let start = sample(&target.pids);
@@ -468,11 +508,13 @@ async fn measure(
         end.threads[*node] = before.threads[*node].clone();
         end.rss[*node] = before.rss[*node];
     }
-    let (mut lag_us, mut sent_in_window) = (Vec::new(), 0);
+    let (mut lag_us, mut sent_in_window, mut closed, mut exhausted) = (Vec::new(), 0, Vec::new(), 0);
     for s in senders {
         let st = s.await.unwrap_or_default();
         sent_in_window += st.sent_in_window;
         lag_us.extend(st.lag_us.into_iter().map(u64::from));
+        closed.extend(st.closed);
+        exhausted += st.exhausted as u64;
     }
     cfg.say("draining");
     drain(tr, cfg.drain).await;
@@ -488,7 +530,7 @@ async fn measure(
         k.resumed_after_ms = resumed_us.saturating_sub(kill_us) as f64 / 1000.0;
         (k, kill_us)
     });
-    Measured { start, end, kill, lag_us, sent_in_window, streams: stream_stats }
+    Measured { start, end, kill, lag_us, sent_in_window, streams: stream_stats, closed, exhausted }
 }
 
 /// Kills the leader `at` into the window. Returns what happened, when (µs
@@ -550,6 +592,11 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
             per_second[((c - w0) / 1_000_000) as usize] += 1;
         }
     }
+    if cfg.closed_loop {
+        // Latency is the client's own: first send → committed answer.
+        latencies = m.closed.iter().filter_map(|(_, l)| *l).collect();
+        window_uncommitted = m.closed.iter().filter(|(i, _)| tr.committed_at(*i).is_none()).count() as u64;
+    }
     let (blocks, block_txs, max_gap_us) = block_figures(tr, w0, w1);
     let killed = m.kill.as_ref().and_then(|(k, _)| k.node);
     RateResult {
@@ -561,6 +608,7 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
         committed_tx_s: committed as f64 / window_s,
         latency_ms: Percentiles::of_micros(latencies),
         send_lag_ms: Percentiles::of_micros(m.lag_us.clone()),
+        exhausted_clients: m.exhausted,
         window_uncommitted,
         blocks_s: blocks as f64 / window_s,
         mean_block_txs: if blocks > 0 { block_txs as f64 / blocks as f64 } else { 0.0 },
@@ -659,6 +707,9 @@ mod tests {
         assert_eq!(c.accounts_for(50_000.0), 8);
         c.clients = Some(20);
         assert_eq!(c.accounts_for(1.0), 24);
+        c.closed_loop = true;
+        c.connections = 64;
+        assert_eq!(c.accounts_for(50_000.0), 64, "a closed-loop client signs with its own account");
     }
 
     #[test]
@@ -673,6 +724,20 @@ mod tests {
         assert!(refused(|c| c.rates = vec![0.0]).contains("positive"));
         assert!(refused(|c| c.payload_bytes = 8).contains("--payload-bytes"));
         assert!(refused(|c| c.kill_leader_at = Some(Duration::from_secs(30))).contains("inside the measured window"));
+        assert!(
+            refused(|c| {
+                c.attach = vec!["127.0.0.1:1".into()];
+                c.timeout_ms_base = Some(500);
+            })
+            .contains("attached")
+        );
+        assert!(
+            refused(|c| {
+                c.closed_loop = true;
+                c.submit = Submit::Sync;
+            })
+            .contains("broadcast_tx_commit")
+        );
         assert!(
             refused(|c| {
                 c.attach = vec!["127.0.0.1:1".into()];

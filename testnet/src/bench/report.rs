@@ -58,7 +58,8 @@ pub struct Outcomes {
     pub refused: u64,
     /// Sent but unanswered (the connection failed), and not committed.
     pub unanswered: u64,
-    /// Never sent (the sender stopped early).
+    /// Never sent (the sender stopped early, or a closed loop's window
+    /// ended first).
     pub not_sent: u64,
 }
 
@@ -76,6 +77,11 @@ impl Outcomes {
                 if tr.committed_at(i).is_some() {
                     continue;
                 }
+                if tr.admission(i).0 == Admission::NotSent {
+                    // Never sent (a closed loop stops at the window's end).
+                    o.not_sent += 1;
+                    continue;
+                }
                 if blocked {
                     o.stranded += 1;
                     continue;
@@ -86,7 +92,7 @@ impl Outcomes {
                     (Admission::Accepted, _) => o.lost += 1,
                     (Admission::Refused, _) => o.refused += 1,
                     (Admission::NoAnswer, _) => o.unanswered += 1,
-                    (Admission::NotSent, _) => o.not_sent += 1,
+                    (Admission::NotSent, _) => {} // counted above
                 }
             }
         }
@@ -141,17 +147,23 @@ pub struct RateResult {
     pub total_txs: u64,
     /// Signing accounts (`kv`).
     pub accounts: Option<usize>,
-    /// Transactions scheduled in the window that left before it ended, per
-    /// second.
+    /// Transactions scheduled (closed loop: first sent) in the window that
+    /// left before it ended, per second.
     pub sent_tx_s: f64,
     /// Our transactions whose first commit notification arrived in the
     /// window, per second.
     pub committed_tx_s: f64,
-    /// Scheduled send time → first commit notification, for transactions
-    /// scheduled in the window that committed.
+    /// Open loop: scheduled send time → first commit notification, for
+    /// transactions scheduled in the window that committed. Closed loop:
+    /// first send → the committed answer, for transactions first sent in the
+    /// window.
     pub latency_ms: Option<Percentiles>,
-    /// Actual − scheduled send time, for transactions scheduled in the window.
+    /// Actual − scheduled send time, for transactions scheduled in the window
+    /// (open loop).
     pub send_lag_ms: Option<Percentiles>,
+    /// Closed loop: clients that used up their pre-made transactions before
+    /// the window ended (the offered rate, a ceiling, was reached).
+    pub exhausted_clients: u64,
     /// Transactions scheduled in the window that never committed.
     pub window_uncommitted: u64,
     /// Blocks first notified in the window, per second.
@@ -213,6 +225,11 @@ pub struct Params {
     pub attach: Vec<String>,
     pub kill_leader_at_s: Option<f64>,
     pub data_dir: String,
+    /// Closed loop: `connections` clients, one transaction out each, the
+    /// rates being ceilings.
+    pub closed_loop: bool,
+    /// `consensus.timeout_ms_base` of a started testnet, if set.
+    pub timeout_ms_base: Option<u64>,
 }
 
 /// Where it ran.
@@ -285,15 +302,17 @@ impl Report {
     pub fn table(&self, threads: bool) -> String {
         let p = &self.params;
         let mut s = String::new();
+        let (what, load) =
+            if p.closed_loop { ("closed-loop clients", "ceiling/s") } else { ("connections", "offered/s") };
         let _ = writeln!(
             s,
-            "phalanx-bench: {} {} validators, app {}, {} connections ({}), window {} s after {} s warm-up, {} cores",
+            "phalanx-bench: {} {} validators, app {}, {} {what} ({}), window {} s after {} s warm-up, {} cores",
             p.protocol, p.validators, p.app, p.connections, p.method, p.duration_s, p.warmup_s, self.machine.nproc
         );
         let _ = writeln!(
             s,
             "{:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>4} {:>10} {:>9}",
-            "offered/s",
+            load,
             "sent/s",
             "commit/s",
             "p50 ms",
@@ -342,6 +361,13 @@ impl Report {
 impl RateResult {
     fn details(&self, threads: bool) -> String {
         let mut s = format!("\nat {:.0} tx/s:\n", self.offered_tx_s);
+        if self.exhausted_clients > 0 {
+            let _ = writeln!(
+                s,
+                "  {} clients used up their transactions before the window ended: the rate ceiling was reached, raise --rate",
+                self.exhausted_clients
+            );
+        }
         let o = &self.outcomes;
         let _ = writeln!(
             s,

@@ -13,6 +13,13 @@
 //! Each connection starts on validator `c % N`. If a request fails (the
 //! node died), its transactions count as unanswered and the connection
 //! moves to the next validator that accepts a connection.
+//!
+//! The closed-loop client ([`run_client`]) is the other mode: client `c` of
+//! `C` has one transaction out at a time (`broadcast_tx_commit`, answered
+//! once the transaction is durably committed), sends the next as soon as
+//! the answer arrives (but not before its scheduled time, so the rate is a
+//! ceiling), and measures each latency from its own send to that answer,
+//! as etcd's `benchmark put --clients C` does.
 
 use super::track::{Admission, Tracker, micros_since};
 use super::workload::Workload;
@@ -52,6 +59,12 @@ pub struct SendStats {
     pub requests: u64,
     /// Times the connection was (re)opened.
     pub connects: u64,
+    /// Closed loop: each transaction first sent in the measured window, with
+    /// its latency (first send → committed answer, µs) if it was answered.
+    pub closed: Vec<(usize, Option<u64>)>,
+    /// Closed loop: the client used up its pre-made transactions before the
+    /// window ended (the rate ceiling was reached).
+    pub exhausted: bool,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -295,4 +308,182 @@ pub async fn run_connection(
         }
     }
     stats
+}
+
+/// Longest a closed-loop client keeps trying one transaction (resending it
+/// to the next validator when one fails) before it moves on.
+const CLIENT_TX_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How a closed-loop client's attempt at one transaction ended.
+enum Attempt {
+    /// Committed: the node answered with the commit, or said the
+    /// transaction had already committed (an earlier attempt's).
+    Committed,
+    /// The node holds it (already pending, or its wait timed out): the
+    /// commit streams will tell when it commits.
+    Pending,
+    /// Refused with this JSON-RPC error code.
+    Refused(i32),
+    /// No usable answer: the connection failed or the node is going away.
+    Failed(String),
+}
+
+/// Codes after which a resent transaction is known to be held or committed.
+fn attempt_of(status: u16, body: &[u8]) -> Attempt {
+    #[derive(Deserialize)]
+    struct One {
+        result: Option<serde_json::Value>,
+        error: Option<AnswerError>,
+    }
+    use phalanx_node::rpc::codes;
+    match serde_json::from_slice::<One>(body) {
+        Ok(One { result: Some(_), .. }) => Attempt::Committed,
+        Ok(One { error: Some(AnswerError { code }), .. }) => match code - codes::TX_REJECTED {
+            // Nonce already used, or already committed: an earlier attempt
+            // of this very transaction committed.
+            4 | 10 => Attempt::Committed,
+            // Already in the mempool, or its nonce is pending.
+            7 | 9 => Attempt::Pending,
+            _ if code == codes::COMMIT_TIMEOUT => Attempt::Pending,
+            _ if code == codes::UNAVAILABLE => Attempt::Failed(code.to_string()),
+            _ => Attempt::Refused(code),
+        },
+        _ => Attempt::Failed(format!("http-{status}")),
+    }
+}
+
+/// Runs closed-loop client `c`: its transactions `c, c + C, ...` one at a
+/// time, each sent once the previous one committed and its scheduled time
+/// has come, until the measured window ends.
+///
+/// A transaction whose node fails is sent again to the next validator;
+/// "already committed" then counts as its commit, and "already pending"
+/// waits (at most [`CLIENT_TX_DEADLINE`]) for a commit stream to report it.
+pub async fn run_client(
+    c: usize,
+    nodes: Arc<Vec<String>>,
+    wl: Arc<Workload>,
+    tr: Arc<Tracker>,
+    cfg: SendConfig,
+) -> SendStats {
+    let mut stats = SendStats::default();
+    let step = cfg.connections;
+    let mut link: Option<Link> = None;
+    let mut next_node = c % nodes.len();
+    let mut i = c;
+    loop {
+        if micros_since(tr.t0) >= cfg.window_us.1 {
+            break;
+        }
+        if i >= tr.len() {
+            stats.exhausted = true;
+            break;
+        }
+        let at = tr.scheduled_us(i);
+        if micros_since(tr.t0) < at {
+            tokio::time::sleep_until((tr.t0 + Duration::from_micros(at)).into()).await;
+        }
+        let mut body = String::with_capacity(512);
+        body.push_str(r#"{"jsonrpc":"2.0","id":"#);
+        body.push_str(&i.to_string());
+        body.push_str(r#","method":"broadcast_tx_commit","params":{"tx":""#);
+        wl.write_b64(i, &mut body);
+        body.push_str(r#""}}"#);
+        let sent = micros_since(tr.t0);
+        let deadline = tokio::time::Instant::now() + CLIENT_TX_DEADLINE;
+        let mut outcome = Attempt::Failed("transport".into());
+        let mut node = next_node;
+        while tokio::time::Instant::now() < deadline {
+            if link.is_none() {
+                link = open(&nodes, next_node).await;
+                stats.connects += link.is_some() as u64;
+            }
+            let Some(l) = link.as_mut() else {
+                // No validator accepts a connection: wait a little for one.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            node = l.node;
+            stats.requests += 1;
+            outcome = match post(l, &nodes[node], body.clone()).await {
+                Ok((status, answer)) => attempt_of(status, &answer),
+                Err(e) => Attempt::Failed(if e.contains("timed out") { "timeout".into() } else { "transport".into() }),
+            };
+            match &outcome {
+                Attempt::Failed(why) => {
+                    tr.error(why.clone(), 1);
+                    link = None;
+                    next_node = (node + 1) % nodes.len();
+                }
+                _ => break,
+            }
+        }
+        let answered = match outcome {
+            Attempt::Committed => {
+                tr.admitted(i, Admission::Accepted, node);
+                Some(micros_since(tr.t0))
+            }
+            Attempt::Pending => {
+                tr.admitted(i, Admission::Accepted, node);
+                wait_committed(&tr, i, deadline).await
+            }
+            Attempt::Refused(code) => {
+                tr.admitted(i, Admission::Refused, node);
+                tr.error(code.to_string(), 1);
+                None
+            }
+            Attempt::Failed(_) => {
+                tr.admitted(i, Admission::NoAnswer, node);
+                None
+            }
+        };
+        if sent >= cfg.window_us.0 && sent < cfg.window_us.1 {
+            stats.sent_in_window += 1;
+            stats.closed.push((i, answered.map(|a| a.saturating_sub(sent))));
+        }
+        i += step;
+    }
+    stats
+}
+
+/// Waits until a commit stream reports transaction `i`, at most until
+/// `deadline`; returns when (µs since t0).
+async fn wait_committed(tr: &Tracker, i: usize, deadline: tokio::time::Instant) -> Option<u64> {
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    while tokio::time::Instant::now() < deadline {
+        if let Some(at) = tr.committed_at(i) {
+            return Some(at);
+        }
+        tick.tick().await;
+    }
+    tr.committed_at(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(body: &str) -> &'static str {
+        match attempt_of(200, body.as_bytes()) {
+            Attempt::Committed => "committed",
+            Attempt::Pending => "pending",
+            Attempt::Refused(_) => "refused",
+            Attempt::Failed(_) => "failed",
+        }
+    }
+
+    #[test]
+    fn answers_to_a_resent_transaction_say_where_it_stands() {
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"result":{"hash":"ab","height":3,"code":0}}"#), "committed");
+        // Nonce already used, already committed: an earlier attempt landed.
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1004,"message":"m"}}"#), "committed");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1010,"message":"m"}}"#), "committed");
+        // Held by the node: already in the mempool, nonce pending, commit wait timed out.
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1007,"message":"m"}}"#), "pending");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1009,"message":"m"}}"#), "pending");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":2002,"message":"m"}}"#), "pending");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1006,"message":"mempool full"}}"#), "refused");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":2003,"message":"shutting down"}}"#), "failed");
+        assert_eq!(of("<html>bad gateway</html>"), "failed");
+    }
 }

@@ -10,6 +10,7 @@
 //!   phalanx-bench --app noop --sweep 10000,25000,50000
 //!   phalanx-bench --protocol raft --rate 5000
 //!   phalanx-bench --kill-leader-at 10 --rate 2000
+//!   phalanx-bench --protocol raft --closed-loop 64 --rate 40000
 //!   phalanx-bench --attach 127.0.0.1:26601,127.0.0.1:26604
 //!
 //! Exit status: 0 if every transaction committed at most once and none was
@@ -34,7 +35,8 @@ struct Args {
     /// testnets use their own.
     #[arg(long, default_value = "kv")]
     app: App,
-    /// Offered load, transactions per second (open loop).
+    /// Offered load, transactions per second (open loop; with --closed-loop,
+    /// a ceiling).
     #[arg(long, default_value_t = 2000.0)]
     rate: f64,
     /// Several offered loads, comma-separated, one measured window each on a
@@ -95,6 +97,18 @@ struct Args {
     /// Show each node's CPU time per thread in the table.
     #[arg(long)]
     threads: bool,
+    /// Closed loop with this many clients instead of open-loop connections:
+    /// each client (its own signing account) has one broadcast_tx_commit
+    /// out at a time and sends the next once it is answered; --rate is then
+    /// a ceiling on the total, --connections, --clients and --submit are
+    /// ignored.
+    #[arg(long)]
+    closed_loop: Option<usize>,
+    /// consensus.timeout_ms_base of the testnet to start, in ms (Raft: the
+    /// election timeout T; a leader's death is noticed after T to 2T).
+    /// Default: the chain default, 1000.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
 }
 
 fn secs(s: f64, what: &str) -> Result<Duration, String> {
@@ -130,6 +144,12 @@ fn config(a: &Args) -> Result<BenchConfig, String> {
     c.submit = a.submit;
     c.tick = secs(a.tick_ms / 1000.0, "--tick-ms")?;
     c.max_batch = a.max_batch;
+    c.timeout_ms_base = a.timeout_ms;
+    if let Some(n) = a.closed_loop {
+        c.closed_loop = true;
+        c.connections = n;
+        c.clients = Some(n);
+    }
     c.progress = true;
     Ok(c)
 }
