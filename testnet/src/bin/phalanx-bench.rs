@@ -100,8 +100,8 @@ struct Args {
     /// Closed loop with this many clients instead of open-loop connections:
     /// each client (its own signing account) has one broadcast_tx_commit
     /// out at a time and sends the next once it is answered; --rate is then
-    /// a ceiling on the total, --connections, --clients and --submit are
-    /// ignored.
+    /// a ceiling on the total. Replaces --connections and --clients; not
+    /// with --submit.
     #[arg(long)]
     closed_loop: Option<usize>,
     /// consensus.timeout_ms_base of the testnet to start, in ms (Raft: the
@@ -145,6 +145,9 @@ fn config(a: &Args) -> Result<BenchConfig, String> {
     c.tick = secs(a.tick_ms / 1000.0, "--tick-ms")?;
     c.max_batch = a.max_batch;
     c.timeout_ms_base = a.timeout_ms;
+    if a.closed_loop == Some(0) {
+        return Err("--closed-loop takes at least 1 client".into());
+    }
     if let Some(n) = a.closed_loop {
         c.closed_loop = true;
         c.connections = n;
