@@ -431,8 +431,8 @@ pub const GOSSIP_BATCH_TXS: usize = 4096;
 /// batches leave at most once per interval (or on reaching
 /// [`GOSSIP_BATCH_TXS`]). Each batch costs every peer one network message
 /// and one admission pass, so under load fewer, larger batches leave more
-/// CPU for consensus, and the wait adds at most the interval to a
-/// transaction's latency.
+/// CPU for consensus, and the wait adds about the interval at most to a
+/// transaction's latency (two intervals when a batch fills up early).
 async fn gossip(mut rx: mpsc::Receiver<Bytes>, net: NetworkHandle, mut shutdown: watch::Receiver<bool>) {
     let mut last_sent: Option<tokio::time::Instant> = None;
     loop {

@@ -89,9 +89,11 @@ async fn bench_raft_closed_loop_survives_a_leader_kill() {
     assert_eq!(r.outcomes.lost, 0, "accepted transactions were never committed");
     assert_eq!(r.duplicates, 0, "a transaction was committed in two blocks");
     assert_eq!((r.height_mismatches, r.forks), (0, 0), "nodes disagree on where transactions committed");
-    // Commits resumed after the kill: some block was first seen in the
-    // window after the stall ended.
-    assert!(kill.resumed_after_ms < (c.duration.as_secs_f64() - 2.0) * 1000.0, "no block after the kill");
+    // Commits resumed after the kill: our transactions committed in the
+    // window's last two seconds (the kill was at 2 s of 8).
+    let late: u64 = r.per_second[6..].iter().sum();
+    assert!(late > 0, "nothing committed late in the window: {:?}", r.per_second);
+    assert_eq!(r.stuck_clients, 0, "a client's transaction ended refused or unanswered");
     let lat = r.latency_ms.as_ref().expect("closed-loop latencies");
     assert!(lat.count > 0 && lat.p50 <= lat.p99 && lat.p99 <= lat.max);
     assert!(report.ok());

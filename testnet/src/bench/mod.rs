@@ -428,11 +428,14 @@ struct Measured {
     /// Transactions scheduled in the window that left before it ended.
     sent_in_window: u64,
     streams: Vec<StreamStats>,
-    /// Closed loop: each transaction first sent in the window, with its
-    /// latency if it was answered as committed.
-    closed: Vec<(usize, Option<u64>)>,
+    /// Closed loop: each transaction first sent in the window, when, and
+    /// its latency if it was answered as committed.
+    closed: Vec<(usize, u64, Option<u64>)>,
     /// Closed loop: clients that used up their transactions early.
     exhausted: u64,
+    /// Closed loop: `kv` clients stopped by a refused or unanswered
+    /// transaction.
+    stuck: u64,
 }
 
 async fn run_rate(cfg: &BenchConfig, rate: f64, target: Target) -> anyhow::Result<(RateResult, Target)> {
@@ -508,13 +511,14 @@ async fn measure(
         end.threads[*node] = before.threads[*node].clone();
         end.rss[*node] = before.rss[*node];
     }
-    let (mut lag_us, mut sent_in_window, mut closed, mut exhausted) = (Vec::new(), 0, Vec::new(), 0);
+    let (mut lag_us, mut sent_in_window, mut closed, mut exhausted, mut stuck) = (Vec::new(), 0, Vec::new(), 0, 0);
     for s in senders {
         let st = s.await.unwrap_or_default();
         sent_in_window += st.sent_in_window;
         lag_us.extend(st.lag_us.into_iter().map(u64::from));
         closed.extend(st.closed);
         exhausted += st.exhausted as u64;
+        stuck += st.stuck as u64;
     }
     cfg.say("draining");
     drain(tr, cfg.drain).await;
@@ -530,7 +534,7 @@ async fn measure(
         k.resumed_after_ms = resumed_us.saturating_sub(kill_us) as f64 / 1000.0;
         (k, kill_us)
     });
-    Measured { start, end, kill, lag_us, sent_in_window, streams: stream_stats, closed, exhausted }
+    Measured { start, end, kill, lag_us, sent_in_window, streams: stream_stats, closed, exhausted, stuck }
 }
 
 /// Kills the leader `at` into the window. Returns what happened, when (µs
@@ -593,9 +597,15 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
         }
     }
     if cfg.closed_loop {
-        // Latency is the client's own: first send → committed answer.
-        latencies = m.closed.iter().filter_map(|(_, l)| *l).collect();
-        window_uncommitted = m.closed.iter().filter(|(i, _)| tr.committed_at(*i).is_none()).count() as u64;
+        // Latency is the client's own: first send → committed answer; for
+        // one the client gave up on that committed later, first send → its
+        // first commit notification.
+        latencies = m
+            .closed
+            .iter()
+            .filter_map(|&(i, sent, l)| l.or_else(|| tr.committed_at(i).map(|c| c.saturating_sub(sent))))
+            .collect();
+        window_uncommitted = m.closed.iter().filter(|(i, _, _)| tr.committed_at(*i).is_none()).count() as u64;
     }
     let (blocks, block_txs, max_gap_us) = block_figures(tr, w0, w1);
     let killed = m.kill.as_ref().and_then(|(k, _)| k.node);
@@ -609,6 +619,7 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
         latency_ms: Percentiles::of_micros(latencies),
         send_lag_ms: Percentiles::of_micros(m.lag_us.clone()),
         exhausted_clients: m.exhausted,
+        stuck_clients: m.stuck,
         window_uncommitted,
         blocks_s: blocks as f64 / window_s,
         mean_block_txs: if blocks > 0 { block_txs as f64 / blocks as f64 } else { 0.0 },

@@ -79,6 +79,8 @@ impl Outcomes {
                 }
                 if tr.admission(i).0 == Admission::NotSent {
                     // Never sent (a closed loop stops at the window's end).
+                    // Senders send an account's transactions in nonce
+                    // order, so only the account's last ones are unsent.
                     o.not_sent += 1;
                     continue;
                 }
@@ -164,7 +166,12 @@ pub struct RateResult {
     /// Closed loop: clients that used up their pre-made transactions before
     /// the window ended (the offered rate, a ceiling, was reached).
     pub exhausted_clients: u64,
-    /// Transactions scheduled in the window that never committed.
+    /// Closed loop, `kv`: clients that stopped because a transaction of
+    /// their account ended refused or unanswered (its later nonces could
+    /// never commit).
+    pub stuck_clients: u64,
+    /// Transactions scheduled (closed loop: first sent) in the window that
+    /// never committed.
     pub window_uncommitted: u64,
     /// Blocks first notified in the window, per second.
     pub blocks_s: f64,
@@ -177,7 +184,9 @@ pub struct RateResult {
     /// Submissions accepted by a node (whole run).
     pub accepted: u64,
     /// Submission failures by JSON-RPC error code, or `transport`,
-    /// `no-answer`, `http-NNN` (whole run).
+    /// `no-answer`, `timeout` (closed loop), `http-NNN` (whole run). The
+    /// closed loop counts attempts: a transaction resent after a failure
+    /// counts once per failed attempt.
     pub submit_errors: BTreeMap<String, u64>,
     pub outcomes: Outcomes,
     /// Transactions notified at two different heights by one node.
@@ -361,6 +370,13 @@ impl Report {
 impl RateResult {
     fn details(&self, threads: bool) -> String {
         let mut s = format!("\nat {:.0} tx/s:\n", self.offered_tx_s);
+        if self.stuck_clients > 0 {
+            let _ = writeln!(
+                s,
+                "  {} clients stopped early: a transaction of theirs ended refused or unanswered (see the errors)",
+                self.stuck_clients
+            );
+        }
         if self.exhausted_clients > 0 {
             let _ = writeln!(
                 s,
@@ -378,7 +394,7 @@ impl RateResult {
         );
         let _ = writeln!(
             s,
-            "  not committed: {} lost, {} dropped with the killed node, {} stranded (kv nonce gap), {} refused, {} unanswered, {} not sent; {} of them scheduled in the window",
+            "  not committed: {} lost, {} dropped with the killed node, {} stranded (kv nonce gap), {} refused, {} unanswered, {} not sent; {} of them scheduled (closed loop: first sent) in the window",
             o.lost,
             o.dropped_with_killed_node,
             o.stranded,
@@ -468,6 +484,21 @@ mod tests {
         tr.admitted(2, Admission::Accepted, 1);
         assert_eq!(Outcomes::classify(&wl, &tr, None).lost, 1);
         assert_eq!(Outcomes::classify(&wl, &tr, Some(1)).dropped_with_killed_node, 1);
+    }
+
+    #[test]
+    fn never_sent_transactions_are_not_sent_not_stranded() {
+        // A closed loop stops at the window's end: account 0 committed tx 0,
+        // its tx 2 was refused, and txs 4 and 6 were never sent.
+        let wl = Workload::kv("c", 8, 2);
+        let tr = Tracker::new(8, 1000.0, Instant::now());
+        for i in [0, 1, 3] {
+            tr.admitted(i, Admission::Accepted, 0);
+            tr.commit(i, 1, 10, 0);
+        }
+        tr.admitted(2, Admission::Refused, 0);
+        let o = Outcomes::classify(&wl, &tr, None);
+        assert_eq!((o.refused, o.not_sent, o.stranded, o.lost), (1, 4, 0, 0));
     }
 
     #[test]

@@ -59,12 +59,18 @@ pub struct SendStats {
     pub requests: u64,
     /// Times the connection was (re)opened.
     pub connects: u64,
-    /// Closed loop: each transaction first sent in the measured window, with
-    /// its latency (first send → committed answer, µs) if it was answered.
-    pub closed: Vec<(usize, Option<u64>)>,
+    /// Closed loop: each transaction first sent in the measured window, when
+    /// (µs since t0), and its latency (first send → committed answer, or the
+    /// first commit notification when the node already held it; µs) if it
+    /// was answered.
+    pub closed: Vec<(usize, u64, Option<u64>)>,
     /// Closed loop: the client used up its pre-made transactions before the
     /// window ended (the rate ceiling was reached).
     pub exhausted: bool,
+    /// Closed loop, `kv`: the client stopped because a transaction of its
+    /// account ended refused or unanswered (its later nonces could never
+    /// commit).
+    pub stuck: bool,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -112,7 +118,7 @@ async fn open(nodes: &[String], first: usize) -> Option<Link> {
     None
 }
 
-async fn post(link: &mut Link, addr: &str, body: String) -> Result<(u16, Bytes), String> {
+async fn post(link: &mut Link, addr: &str, body: String, timeout: Duration) -> Result<(u16, Bytes), String> {
     let exchange = async {
         link.send.ready().await.map_err(|e| e.to_string())?;
         let req = hyper::Request::post("/")
@@ -125,7 +131,7 @@ async fn post(link: &mut Link, addr: &str, body: String) -> Result<(u16, Bytes),
         let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok((status, bytes))
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| "request timed out".to_owned())?
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| "request timed out".to_owned())?
 }
 
 /// The one-call method: `{"txs": [...]}`, answered by an array of
@@ -294,7 +300,7 @@ pub async fn run_connection(
         };
         stats.requests += 1;
         let node = l.node;
-        match post(l, &nodes[node], body).await {
+        match post(l, &nodes[node], body, REQUEST_TIMEOUT).await {
             Ok((status, answer)) if many => record_many(&tr, &ids, node, status, &answer),
             Ok((status, answer)) => record(&tr, &ids, step, node, status, &answer),
             Err(_) => {
@@ -311,24 +317,37 @@ pub async fn run_connection(
 }
 
 /// Longest a closed-loop client keeps trying one transaction (resending it
-/// to the next validator when one fails) before it moves on.
+/// to the next validator when one fails), from its first send.
 const CLIENT_TX_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long a closed-loop client waits for one `broadcast_tx_commit`
+/// answer: longer than a node's own commit wait (`rpc.commit_timeout_ms`,
+/// 15 s by default), so a slow commit is answered with 2002 rather than cut
+/// off here.
+const COMMIT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Pause before a closed-loop client tries again after a failure or a
+/// "mempool full".
+const CLIENT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How a closed-loop client's attempt at one transaction ended.
 enum Attempt {
     /// Committed: the node answered with the commit, or said the
     /// transaction had already committed (an earlier attempt's).
     Committed,
-    /// The node holds it (already pending, or its wait timed out): the
-    /// commit streams will tell when it commits.
+    /// The node holds it (already in its mempool, or its commit wait timed
+    /// out): the commit streams will tell when it commits.
     Pending,
+    /// Refused for now (1006, mempool full): the same transaction is sent
+    /// again after a pause.
+    Busy,
     /// Refused with this JSON-RPC error code.
     Refused(i32),
     /// No usable answer: the connection failed or the node is going away.
     Failed(String),
 }
 
-/// Codes after which a resent transaction is known to be held or committed.
+/// Reads a node's answer to `broadcast_tx_commit`, which may be a resend.
 fn attempt_of(status: u16, body: &[u8]) -> Attempt {
     #[derive(Deserialize)]
     struct One {
@@ -338,14 +357,15 @@ fn attempt_of(status: u16, body: &[u8]) -> Attempt {
     use phalanx_node::rpc::codes;
     match serde_json::from_slice::<One>(body) {
         Ok(One { result: Some(_), .. }) => Attempt::Committed,
-        Ok(One { error: Some(AnswerError { code }), .. }) => match code - codes::TX_REJECTED {
+        Ok(One { error: Some(AnswerError { code }), .. }) => match code {
             // Nonce already used, or already committed: an earlier attempt
-            // of this very transaction committed.
-            4 | 10 => Attempt::Committed,
-            // Already in the mempool, or its nonce is pending.
-            7 | 9 => Attempt::Pending,
-            _ if code == codes::COMMIT_TIMEOUT => Attempt::Pending,
-            _ if code == codes::UNAVAILABLE => Attempt::Failed(code.to_string()),
+            // of this very transaction committed (each nonce of an account
+            // belongs to one transaction of the run).
+            1004 | 1010 => Attempt::Committed,
+            // Already in the mempool, or accepted and not yet committed.
+            1007 | codes::COMMIT_TIMEOUT => Attempt::Pending,
+            1006 => Attempt::Busy,
+            codes::UNAVAILABLE => Attempt::Failed(code.to_string()),
             _ => Attempt::Refused(code),
         },
         _ => Attempt::Failed(format!("http-{status}")),
@@ -356,9 +376,14 @@ fn attempt_of(status: u16, body: &[u8]) -> Attempt {
 /// time, each sent once the previous one committed and its scheduled time
 /// has come, until the measured window ends.
 ///
-/// A transaction whose node fails is sent again to the next validator;
-/// "already committed" then counts as its commit, and "already pending"
-/// waits (at most [`CLIENT_TX_DEADLINE`]) for a commit stream to report it.
+/// A transaction whose node fails is sent again (after a pause) to the next
+/// validator, and one refused with "mempool full" again to the same one;
+/// "already committed" then counts as its commit, and "already in the
+/// mempool" or a commit-wait timeout waits for a commit stream to report it.
+/// Nothing is resent after the window ends or [`CLIENT_TX_DEADLINE`] after
+/// the first send. A `kv` client whose transaction ends refused or
+/// unanswered stops (`stuck`): its account's later nonces could never
+/// commit.
 pub async fn run_client(
     c: usize,
     nodes: Arc<Vec<String>>,
@@ -367,7 +392,7 @@ pub async fn run_client(
     cfg: SendConfig,
 ) -> SendStats {
     let mut stats = SendStats::default();
-    let step = cfg.connections;
+    let window_end = tr.t0 + Duration::from_micros(cfg.window_us.1);
     let mut link: Option<Link> = None;
     let mut next_node = c % nodes.len();
     let mut i = c;
@@ -390,67 +415,94 @@ pub async fn run_client(
         wl.write_b64(i, &mut body);
         body.push_str(r#""}}"#);
         let sent = micros_since(tr.t0);
-        let deadline = tokio::time::Instant::now() + CLIENT_TX_DEADLINE;
-        let mut outcome = Attempt::Failed("transport".into());
+        let deadline = std::time::Instant::now() + CLIENT_TX_DEADLINE;
+        // Resends stop at the deadline or at the window's end.
+        let stop = deadline.min(window_end.max(std::time::Instant::now()));
+        let mut outcome = None;
         let mut node = next_node;
-        while tokio::time::Instant::now() < deadline {
+        loop {
             if link.is_none() {
                 link = open(&nodes, next_node).await;
                 stats.connects += link.is_some() as u64;
             }
-            let Some(l) = link.as_mut() else {
-                // No validator accepts a connection: wait a little for one.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            node = l.node;
-            stats.requests += 1;
-            outcome = match post(l, &nodes[node], body.clone()).await {
-                Ok((status, answer)) => attempt_of(status, &answer),
-                Err(e) => Attempt::Failed(if e.contains("timed out") { "timeout".into() } else { "transport".into() }),
-            };
-            match &outcome {
-                Attempt::Failed(why) => {
-                    tr.error(why.clone(), 1);
-                    link = None;
-                    next_node = (node + 1) % nodes.len();
+            if let Some(l) = link.as_mut() {
+                node = l.node;
+                stats.requests += 1;
+                let attempt = match post(l, &nodes[node], body.clone(), COMMIT_REQUEST_TIMEOUT).await {
+                    Ok((status, answer)) => attempt_of(status, &answer),
+                    Err(e) => {
+                        Attempt::Failed(if e.contains("timed out") { "timeout".into() } else { "transport".into() })
+                    }
+                };
+                match attempt {
+                    Attempt::Failed(why) => {
+                        tr.error(why.clone(), 1);
+                        link = None;
+                        next_node = (node + 1) % nodes.len();
+                        outcome = Some(Attempt::Failed(why));
+                    }
+                    Attempt::Busy => {
+                        tr.error("1006".into(), 1);
+                        outcome = Some(Attempt::Refused(1006));
+                    }
+                    done => {
+                        outcome = Some(done);
+                        break;
+                    }
                 }
-                _ => break,
+            } else {
+                // No validator accepts a connection.
+                tr.error("transport".into(), 1);
             }
+            if std::time::Instant::now() + CLIENT_BACKOFF >= stop {
+                break;
+            }
+            tokio::time::sleep(CLIENT_BACKOFF).await;
         }
         let answered = match outcome {
-            Attempt::Committed => {
+            Some(Attempt::Committed) => {
                 tr.admitted(i, Admission::Accepted, node);
                 Some(micros_since(tr.t0))
             }
-            Attempt::Pending => {
+            Some(Attempt::Pending) => {
                 tr.admitted(i, Admission::Accepted, node);
-                wait_committed(&tr, i, deadline).await
+                wait_committed(&tr, i, deadline.min(window_end)).await
             }
-            Attempt::Refused(code) => {
+            Some(Attempt::Refused(code)) => {
                 tr.admitted(i, Admission::Refused, node);
-                tr.error(code.to_string(), 1);
+                if code != 1006 {
+                    tr.error(code.to_string(), 1);
+                }
                 None
             }
-            Attempt::Failed(_) => {
+            Some(Attempt::Failed(_)) => {
                 tr.admitted(i, Admission::NoAnswer, node);
                 None
             }
+            // Never reached a node: it stays "not sent".
+            None | Some(Attempt::Busy) => None,
         };
         if sent >= cfg.window_us.0 && sent < cfg.window_us.1 {
             stats.sent_in_window += 1;
-            stats.closed.push((i, answered.map(|a| a.saturating_sub(sent))));
+            stats.closed.push((i, sent, answered.map(|a| a.saturating_sub(sent))));
         }
-        i += step;
+        if std::time::Instant::now() >= window_end {
+            break;
+        }
+        if answered.is_none() && wl.accounts().is_some() && tr.committed_at(i).is_none() {
+            stats.stuck = true;
+            break;
+        }
+        i += cfg.connections;
     }
     stats
 }
 
 /// Waits until a commit stream reports transaction `i`, at most until
 /// `deadline`; returns when (µs since t0).
-async fn wait_committed(tr: &Tracker, i: usize, deadline: tokio::time::Instant) -> Option<u64> {
-    let mut tick = tokio::time::interval(Duration::from_millis(2));
-    while tokio::time::Instant::now() < deadline {
+async fn wait_committed(tr: &Tracker, i: usize, deadline: std::time::Instant) -> Option<u64> {
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    while std::time::Instant::now() < deadline {
         if let Some(at) = tr.committed_at(i) {
             return Some(at);
         }
@@ -467,6 +519,7 @@ mod tests {
         match attempt_of(200, body.as_bytes()) {
             Attempt::Committed => "committed",
             Attempt::Pending => "pending",
+            Attempt::Busy => "busy",
             Attempt::Refused(_) => "refused",
             Attempt::Failed(_) => "failed",
         }
@@ -478,11 +531,13 @@ mod tests {
         // Nonce already used, already committed: an earlier attempt landed.
         assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1004,"message":"m"}}"#), "committed");
         assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1010,"message":"m"}}"#), "committed");
-        // Held by the node: already in the mempool, nonce pending, commit wait timed out.
+        // Held by the node: already in the mempool, commit wait timed out.
         assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1007,"message":"m"}}"#), "pending");
-        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1009,"message":"m"}}"#), "pending");
         assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":2002,"message":"m"}}"#), "pending");
-        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1006,"message":"mempool full"}}"#), "refused");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1006,"message":"mempool full"}}"#), "busy");
+        // Another transaction holds the nonce: this one is refused.
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1009,"message":"m"}}"#), "refused");
+        assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-2147483648,"message":"m"}}"#), "refused");
         assert_eq!(of(r#"{"jsonrpc":"2.0","id":1,"error":{"code":2003,"message":"shutting down"}}"#), "failed");
         assert_eq!(of("<html>bad gateway</html>"), "failed");
     }
