@@ -496,6 +496,31 @@ fn the_leader_pipelines_appends_and_batches_transactions() {
     assert_eq!(e.last_index(), 4);
 }
 
+/// Batching: after a small block the leader asks the mempool again only
+/// once that block commits, so the next block gathers what arrived during
+/// the round trip; after a large one it pipelines at once.
+#[test]
+fn after_a_small_block_the_leader_waits_for_its_commit() {
+    let k = keys(3);
+    let (mut e, out) = leader(&k);
+    let ticket = out.iter().find_map(payload_ticket).expect("the first block does not wait for the no-op");
+    step(&mut e, 2 * T + 1, msg(&k[1], ack(1, 1)));
+    // A block of 3 transactions: no new payload request while it is
+    // uncommitted.
+    let small: Vec<Tx> = (0..3).map(|j| tx(&format!("s{j}"))).collect();
+    let out = step(&mut e, 2 * T + 2, Input::Payload { ticket, txs: small });
+    assert_eq!(e.last_index(), 2);
+    assert!(out.iter().find_map(payload_ticket).is_none(), "waits for the small block's commit");
+    // Its commit (follower 1 acknowledges index 2) asks for the next block.
+    let out = step(&mut e, 2 * T + 3, msg(&k[1], ack(1, 2)));
+    let ticket = out.iter().find_map(payload_ticket).expect("asks once the block committed");
+    // A block of pipeline_min_txs transactions pipelines at once.
+    let large: Vec<Tx> = (0..100).map(|j| tx(&format!("l{j}"))).collect();
+    let out = step(&mut e, 2 * T + 4, Input::Payload { ticket, txs: large });
+    assert_eq!(e.last_index(), 3);
+    assert!(out.iter().find_map(payload_ticket).is_some(), "a large block does not wait");
+}
+
 /// §7: a follower behind the leader's compaction point is told to catch
 /// up, fetches and installs a state snapshot (one fetch at a time), restarts
 /// its log at the snapshot's last entry, persisted before it reports its
