@@ -85,7 +85,7 @@ async fn bench_raft_closed_loop_survives_a_leader_kill() {
     assert!(report.params.closed_loop);
     let kill = r.kill.as_ref().expect("kill figures");
     assert!(kill.node.is_some(), "the leader was not killed: {:?}", kill.error);
-    assert!(r.nodes.iter().filter(|n| n.killed).count() == 1);
+    assert_eq!(r.nodes.iter().filter(|n| n.killed).count(), 1, "one node killed");
     assert_eq!(r.outcomes.lost, 0, "accepted transactions were never committed");
     assert_eq!(r.duplicates, 0, "a transaction was committed in two blocks");
     assert_eq!((r.height_mismatches, r.forks), (0, 0), "nodes disagree on where transactions committed");

@@ -443,7 +443,7 @@ pub async fn run_client(
                     }
                     Attempt::Busy => {
                         tr.error("1006".into(), 1);
-                        outcome = Some(Attempt::Refused(1006));
+                        outcome = Some(Attempt::Busy);
                     }
                     done => {
                         outcome = Some(done);
@@ -459,6 +459,7 @@ pub async fn run_client(
             }
             tokio::time::sleep(CLIENT_BACKOFF).await;
         }
+        let reached = outcome.is_some();
         let answered = match outcome {
             Some(Attempt::Committed) => {
                 tr.admitted(i, Admission::Accepted, node);
@@ -470,9 +471,12 @@ pub async fn run_client(
             }
             Some(Attempt::Refused(code)) => {
                 tr.admitted(i, Admission::Refused, node);
-                if code != 1006 {
-                    tr.error(code.to_string(), 1);
-                }
+                tr.error(code.to_string(), 1);
+                None
+            }
+            // Still "mempool full" when resends stopped (each counted above).
+            Some(Attempt::Busy) => {
+                tr.admitted(i, Admission::Refused, node);
                 None
             }
             Some(Attempt::Failed(_)) => {
@@ -480,9 +484,9 @@ pub async fn run_client(
                 None
             }
             // Never reached a node: it stays "not sent".
-            None | Some(Attempt::Busy) => None,
+            None => None,
         };
-        if sent >= cfg.window_us.0 && sent < cfg.window_us.1 {
+        if reached && sent >= cfg.window_us.0 && sent < cfg.window_us.1 {
             stats.sent_in_window += 1;
             stats.closed.push((i, sent, answered.map(|a| a.saturating_sub(sent))));
         }
