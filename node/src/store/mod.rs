@@ -12,13 +12,21 @@
 //! byte order is the order we scan in; every value is encoded with the one
 //! canonical codec, [`phalanx_crypto::codec`], and nothing else.
 //!
+//! What grows with a block's size is the exception: block bodies and each
+//! block's results larger than [`block_file::INLINE_MAX`] are appended to
+//! the block file beside sled ([`block_file`], which says why), and
+//! `blocks` and `results` hold where.
+//! Every value left in sled is small (the transaction index's chunks hold
+//! at most [`tx_index::CHUNK_ENTRIES`] entries), so that no sled page
+//! passes the size at which sled stops counting it in its cache.
+//!
 //! | tree | key | value |
 //! | --- | --- | --- |
-//! | `blocks` | block id (32 bytes) | [`Block`], every stored block, committed or not |
+//! | `blocks` | block id (32 bytes) | [`block_file::Stored`]: the encoded [`Block`], or its location in the block file (`<data>/blockfile/`) if larger than 6 KiB; every stored block, committed or not |
 //! | `heights` | height (u64 big-endian) | [`BlockId`] of the committed block |
 //! | `certs` | height (u64 big-endian) | [`Certificate`] of the committed block ([`Certificate::Genesis`] at 0): below the tip, the `justify` of the block above it, as the engine commits it (leader reputation reads the signers back, [`ChainStore::committed_history`]) |
 //! | `app_hashes` | height (u64 big-endian) | application [`struct@Hash`] after that height |
-//! | `results` | height (u64 big-endian) | `Vec<TxOutcome>`: the result of each of the block's transactions, in block order |
+//! | `results` | height (u64 big-endian) | [`block_file::Stored`]: the encoded `Vec<TxOutcome>` (inline or in the block file, as for `blocks`), the result of each of the block's transactions, in block order |
 //! | `tx_index`, `tx_runs` | see [`tx_index`] | the transaction index: tx hash → (height, index in the block), as sorted runs written one per commit and merged in the background (no per-transaction B-tree insert) |
 //! | `state` | application key | application value (`Vec<u8>`) |
 //! | `pending` | height (u64 BE) ‖ block id | none (empty): blocks saved by `save_block` and not yet committed |
@@ -100,6 +108,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod block_file;
 mod mem_store;
 mod sled_store;
 #[cfg(test)]
@@ -117,8 +126,10 @@ pub use sled_store::SledStore;
 /// the highest QC and TC (a version 1 store is refused, never misread); 3,
 /// the Raft hard state also carries configurations; 4,
 /// the transaction index is kept as sorted runs (`tx_index`, `tx_runs`) and
-/// results per block (`results`) instead of one `txs` entry per transaction.
-pub const SCHEMA_VERSION: u32 = 4;
+/// results per block (`results`) instead of one `txs` entry per transaction;
+/// 5, block bodies and results larger than 6 KiB live in the block file
+/// ([`block_file`]); `blocks` and `results` hold [`block_file::Stored`].
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// What one committed block changes, written atomically by
 /// [`ChainStore::commit`].

@@ -8,6 +8,9 @@
 //!   move, so [`ChainStore::committed_tip`] never names an unflushed block.
 //! - `save_block` and `prune_forks` are small transactions over `blocks` and
 //!   `pending`, so the pending index and the blocks it names never disagree.
+//! - Block bodies and each block's results are appended to the block file
+//!   (`block_file.rs`) and synced before the sled write that names them, so
+//!   sled never holds a location whose bytes may be missing after a crash.
 //! - The safety state and evidence are single-key writes in their own trees,
 //!   outside any transaction.
 //! - The transaction index (`tx_index.rs`) gets one run per commit inside
@@ -35,6 +38,7 @@
 //! A node opens its store once per process; the tests that reopen wait for
 //! the lock.
 
+use super::block_file::{self, BlockFile, ReadError, Stored};
 use super::tx_index::{IndexEntry, TxIndex};
 use super::{
     ChainStore, CommitRecord, SCHEMA_VERSION, StateSnapshot, StoreError, TxRecord, check_batch, check_snapshot,
@@ -100,6 +104,11 @@ pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
     t: Trees,
+    /// Block bodies and results (`<path>/blockfile/`).
+    file: BlockFile,
+    /// Records up to this size stay in sled ([`block_file::INLINE_MAX`];
+    /// tests lower it).
+    inline_max: usize,
     /// The committed tip, `None` until genesis is written. Moves only after
     /// a commit transaction and its flush succeeded.
     tip: RwLock<Option<(Height, BlockId)>>,
@@ -168,6 +177,11 @@ impl SledStore {
         let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| open_error(path, e))?;
         let t = Trees::open(&db).map_err(|e| sled_error(path, e))?;
         let index = Arc::new(TxIndex::open(&db, path, sled_error)?);
+        // Opened after sled, whose lock on the directory covers it too.
+        let file = BlockFile::open(&path.join(block_file::DIR)).map_err(|e| StoreError::Io {
+            path: path.join(block_file::DIR),
+            message: format!("cannot open the block file: {e}"),
+        })?;
         let store = SledStore {
             compactor: Compactor::spawn(index.clone()).map_err(|e| StoreError::Io {
                 path: path.to_path_buf(),
@@ -177,6 +191,8 @@ impl SledStore {
             path: path.to_path_buf(),
             db,
             t,
+            file,
+            inline_max: block_file::INLINE_MAX,
             tip: RwLock::new(None),
             base: AtomicU64::new(0),
             commit_lock: RwLock::new(()),
@@ -262,6 +278,46 @@ impl SledStore {
     }
 
     /// Encodes and writes one value outside any transaction.
+    /// The value sled keeps for a record: the record if small, else its
+    /// location after appending it to the block file (not yet synced).
+    fn put_record(&self, bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        if bytes.len() <= self.inline_max {
+            return Ok(codec::encode(&Stored::Inline(bytes)));
+        }
+        let at = self.file.append(&bytes).map_err(|e| self.file_error("cannot append to the block file", e))?;
+        Ok(codec::encode(&Stored::File(at)))
+    }
+
+    /// Makes every appended record durable; called before any sled write
+    /// that names one (cheap when nothing was appended).
+    fn sync_file(&self) -> Result<(), StoreError> {
+        self.file.sync().map_err(|e| self.file_error("cannot sync the block file", e))
+    }
+
+    fn file_error(&self, what: &str, e: std::io::Error) -> StoreError {
+        StoreError::Io { path: self.path.join(block_file::DIR), message: format!("{what}: {e}") }
+    }
+
+    /// Reads and decodes the record `tree` holds under `key`, inline or in
+    /// the block file.
+    fn read_record<T: DeserializeOwned>(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        let at = match self.read_value::<Stored>(tree, key)? {
+            None => return Ok(None),
+            Some(Stored::Inline(bytes)) => return decode_value(&tree_name(tree), key, &bytes).map(Some),
+            Some(Stored::File(at)) => at,
+        };
+        let name = tree_name(tree);
+        let bytes = self.file.read(&at).map_err(|e| match e {
+            ReadError::Io { path, error } => {
+                StoreError::Io { path, message: format!("cannot read the block file: {error}") }
+            }
+            ReadError::Bad(why) => StoreError::Corrupt {
+                what: format!("tree `{name}` {} names a bad record: {why}", describe_key(&name, key)),
+            },
+        })?;
+        decode_value(&name, key, &bytes).map(Some)
+    }
+
     fn write_value<T: Serialize>(&self, tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
         tree.insert(key, codec::encode(value)).map(|_| ()).map_err(|e| self.sled_error(e))
     }
@@ -429,32 +485,34 @@ struct Encoded {
     height: [u8; 8],
     id: [u8; 32],
     id_value: Vec<u8>,
-    /// The encoded block, unless `blocks` holds it already (a HotStuff
-    /// replica saved it before voting): blocks are content-addressed, so
-    /// the stored value is this block.
+    /// The block's encoded [`Stored`] value, unless `blocks`
+    /// holds it already (a HotStuff replica saved it before voting): blocks
+    /// are content-addressed, so the stored value is this block.
     block: Option<Vec<u8>>,
     cert: Vec<u8>,
     app_hash: Vec<u8>,
     pending: [u8; 40],
-    /// The encoded outcomes of the block's transactions, in block order.
+    /// The encoded [`Stored`] value of the block's outcomes (its
+    /// transactions' results, in block order).
     outcomes: Vec<u8>,
     /// State writes: key, and the encoded value or `None` to delete.
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Encoded {
-    fn new(r: &CommitRecord, stored: bool) -> Encoded {
-        let block = &r.block.block;
-        let id = block.id();
+    /// `block` and `outcomes` are [`Stored`] values, appended already.
+    fn new(r: &CommitRecord, block: Option<Vec<u8>>, outcomes: Vec<u8>) -> Encoded {
+        let id = r.block.block.id();
+        let height = r.block.block.height();
         Encoded {
-            height: height_key(block.height()),
+            height: height_key(height),
             id: id.0,
             id_value: codec::encode(&id),
-            block: (!stored).then(|| codec::encode(block)),
+            block,
             cert: codec::encode(&r.block.cert),
             app_hash: codec::encode(&r.app_hash),
-            pending: pending_key(block.height(), &id),
-            outcomes: codec::encode(&r.outcomes),
+            pending: pending_key(height, &id),
+            outcomes,
             writes: r.writes.iter().map(|(k, v)| (k.clone(), v.as_ref().map(codec::encode))).collect(),
         }
     }
@@ -478,7 +536,16 @@ impl ChainStore for SledStore {
         let _commits = self.commit_lock.write();
         let id = genesis.id();
         let chain_id = genesis.header.chain_id.as_str();
-        let block = codec::encode(genesis);
+        // Appended only if absent (a store initialized before holds it), so
+        // reopening an initialized store adds nothing to the block file.
+        let block = match self.t.blocks.contains_key(id.0).map_err(|e| self.sled_error(e))? {
+            true => None,
+            false => {
+                let at = self.put_record(codec::encode(genesis))?;
+                self.sync_file()?;
+                Some(at)
+            }
+        };
         let t = &self.t;
         let wrote = (&t.blocks, &t.heights, &t.certs, &t.app_hashes, &t.state, &t.meta)
             .transaction(|(blocks, heights, certs, app_hashes, state, meta)| {
@@ -497,7 +564,9 @@ impl ChainStore for SledStore {
                         expected: describe_chain(chain_id, &id),
                     }));
                 }
-                blocks.insert(&id.0, block.as_slice())?;
+                if let Some(block) = &block {
+                    blocks.insert(&id.0, block.as_slice())?;
+                }
                 heights.insert(&height_key(0), codec::encode(&id))?;
                 certs.insert(&height_key(0), codec::encode(&Certificate::Genesis))?;
                 app_hashes.insert(&height_key(0), codec::encode(&app_hash))?;
@@ -532,16 +601,30 @@ impl ChainStore for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        // Every record sled names is synced already; this makes a flush
+        // cover the block file as well should that ever change.
+        self.sync_file()?;
         self.db.flush().map(|_| ()).map_err(|e| self.sled_error(e))
     }
 
     fn save_block(&self, b: &Block) -> Result<(), StoreError> {
         let id = b.id();
-        let value = codec::encode(b);
+        // Content-addressed: a block saved twice (a proposal received again,
+        // a fetched block) is appended once.
+        let value = match self.t.blocks.contains_key(id.0).map_err(|e| self.sled_error(e))? {
+            true => None,
+            false => {
+                let at = self.put_record(codec::encode(b))?;
+                self.sync_file()?;
+                Some(at)
+            }
+        };
         let pending_key = pending_key(b.height(), &id);
         (&self.t.blocks, &self.t.pending)
             .transaction(|(blocks, pending)| {
-                blocks.insert(&id.0, value.as_slice())?;
+                if let Some(value) = &value {
+                    blocks.insert(&id.0, value.as_slice())?;
+                }
                 pending.insert(&pending_key[..], &[])?;
                 Ok::<_, TxAbort>(())
             })
@@ -560,8 +643,11 @@ impl ChainStore for SledStore {
             // `prune_forks` removes only blocks at or below the tip, which
             // this one is above.
             let stored = self.t.blocks.contains_key(r.block.block.id().0).map_err(|e| self.sled_error(e))?;
-            encoded.push(Encoded::new(r, stored));
+            let block = if stored { None } else { Some(self.put_record(codec::encode(&r.block.block))?) };
+            let outcomes = self.put_record(codec::encode(&r.outcomes))?;
+            encoded.push(Encoded::new(r, block, outcomes));
         }
+        self.sync_file()?;
         let run = self.index.prepare(records.iter().flat_map(index_entries).collect());
         let committed_height = codec::encode(&new_tip.0);
         let t = &self.t;
@@ -609,7 +695,17 @@ impl ChainStore for SledStore {
     }
 
     fn block_by_id(&self, id: &BlockId) -> Result<Option<Block>, StoreError> {
-        self.read_value(&self.t.blocks, id.as_bytes())
+        let Some(block) = self.read_record::<Block>(&self.t.blocks, id.as_bytes())? else { return Ok(None) };
+        if block.id() != *id {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "tree `blocks` names a block file record for block {} that holds block {}",
+                    id.to_hex(),
+                    block.id().to_hex()
+                ),
+            });
+        }
+        Ok(Some(block))
     }
 
     fn block_at(&self, height: Height) -> Result<Option<Block>, StoreError> {
@@ -645,7 +741,7 @@ impl ChainStore for SledStore {
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StoreError> {
         let Some((height, index)) = self.index.get(hash)? else { return Ok(None) };
         let outcomes: Vec<TxOutcome> =
-            self.read_value(&self.t.results, &height_key(height))?.ok_or_else(|| StoreError::Corrupt {
+            self.read_record(&self.t.results, &height_key(height))?.ok_or_else(|| StoreError::Corrupt {
                 what: format!("the tx index names height {height}, but tree `results` has nothing at that height"),
             })?;
         let outcome = outcomes.get(index as usize).ok_or_else(|| StoreError::Corrupt {
@@ -745,7 +841,8 @@ impl ChainStore for SledStore {
             old_pending.push(key);
         }
         let id = snap.block.id();
-        let block = codec::encode(&snap.block);
+        let block = self.put_record(codec::encode(&snap.block))?;
+        self.sync_file()?;
         let id_value = codec::encode(&id);
         let cert = codec::encode(&snap.cert);
         let app_hash = codec::encode(&snap.app_hash);
@@ -1015,6 +1112,102 @@ mod tests {
         assert_eq!(s.recovery(8).unwrap().executed, vec![(5, app_hash(5))]);
     }
 
+    /// Block bodies and results above the inline size are in the block
+    /// file, written once each: sled holds only their locations, a block
+    /// saved again (or saved, then committed) adds nothing, and all of it
+    /// reads back after reopening.
+    #[test]
+    fn large_blocks_and_results_live_in_the_block_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = Fixture::new();
+        let c = fx.chain(3);
+        let mut s = SledStore::open(dir.path()).unwrap();
+        s.inline_max = 0;
+        fx.init(&s);
+        let segment = dir.path().join(block_file::DIR).join("00000000.seg");
+        let size = || std::fs::metadata(&segment).unwrap().len();
+        let after_genesis = size();
+        s.save_block(&c[0]).unwrap();
+        let after_save = size();
+        assert!(after_save > after_genesis + codec::encode(&c[0]).len() as u64, "the block was appended");
+        s.save_block(&c[0]).unwrap();
+        assert_eq!(size(), after_save, "a block saved twice is appended once");
+        s.commit(&[fx.record(&c[0], &[])]).unwrap();
+        let outcomes_bytes = codec::encode(&fx.record(&c[0], &[]).outcomes).len() as u64;
+        assert_eq!(size(), after_save + 8 + outcomes_bytes, "committing a saved block appends only its results");
+        s.commit(&[fx.record(&c[1], &[]), fx.record(&c[2], &[])]).unwrap();
+        for (stored, len) in stored_records(&s) {
+            assert!(matches!(stored, Stored::File(_)) && len < 32, "{stored:?}");
+        }
+        drop(s);
+        let s = reopen(dir.path()).unwrap();
+        for b in &c {
+            assert_eq!(s.block_at(b.height()), Ok(Some(b.clone())));
+            assert_eq!(s.tx(&tx_hash(&b.txs[1])).unwrap().map(|r| (r.height, r.index)), Some((b.height(), 1)));
+        }
+    }
+
+    /// Every value of `blocks` and `results`, decoded, with its length.
+    fn stored_records(s: &SledStore) -> Vec<(Stored, usize)> {
+        let mut all = Vec::new();
+        for tree in [&s.t.blocks, &s.t.results] {
+            for entry in tree.iter() {
+                let (key, value) = entry.unwrap();
+                all.push((decode_value(&tree_name(tree), &key, &value).unwrap(), value.len()));
+            }
+        }
+        assert!(!all.is_empty());
+        all
+    }
+
+    /// Small blocks and results stay in sled: nothing is appended to the
+    /// block file, and they read back after reopening.
+    #[test]
+    fn small_blocks_and_results_stay_in_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = Fixture::new();
+        let c = fx.chain(2);
+        let s = SledStore::open(dir.path()).unwrap();
+        fx.init(&s);
+        s.save_block(&c[0]).unwrap();
+        fx.commit_each(&s, &c);
+        let segment = dir.path().join(block_file::DIR).join("00000000.seg");
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), 0);
+        for (stored, _) in stored_records(&s) {
+            assert!(matches!(stored, Stored::Inline(_)), "{stored:?}");
+        }
+        drop(s);
+        let s = reopen(dir.path()).unwrap();
+        for b in &c {
+            assert_eq!(s.block_at(b.height()), Ok(Some(b.clone())));
+            assert_eq!(s.tx(&tx_hash(&b.txs[0])).unwrap().map(|r| (r.height, r.index)), Some((b.height(), 0)));
+        }
+    }
+
+    /// A block file record damaged on disk is reported as corruption naming
+    /// the tree, the key and the file, never returned as a block.
+    #[test]
+    fn damaged_block_record_is_corrupt_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = Fixture::new();
+        let c = fx.chain(1);
+        let mut s = SledStore::open(dir.path()).unwrap();
+        s.inline_max = 0;
+        fx.init(&s);
+        s.commit(&[fx.record(&c[0], &[])]).unwrap();
+        let raw = s.t.blocks.get(c[0].id().0).unwrap().unwrap();
+        let Ok(Stored::File(at)) = codec::decode(&raw) else { panic!("the block is in the block file") };
+        let segment = dir.path().join(block_file::DIR).join("00000000.seg");
+        let file = std::fs::OpenOptions::new().write(true).open(&segment).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, b"\xff\xff", at.offset + 20).unwrap();
+        let Err(StoreError::Corrupt { what }) = s.block_at(1) else { panic!("a damaged record must be corrupt") };
+        assert!(
+            what.contains("tree `blocks`") && what.contains(&c[0].id().to_hex()[..8]) && what.contains("00000000.seg"),
+            "{what}"
+        );
+        assert!(what.contains("fails its CRC"), "{what}");
+    }
+
     /// A store used before genesis (a safety state saved) is versioned and
     /// opens again.
     #[test]
@@ -1138,7 +1331,7 @@ mod tests {
     #[test]
     fn crash_writer_child() {
         let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else { return };
-        let s = reopen(Path::new(&dir)).unwrap();
+        let mut s = reopen(Path::new(&dir)).unwrap();
         let fx = Fixture::new();
         if !s.is_initialized() {
             fx.init(&s);
@@ -1148,6 +1341,9 @@ mod tests {
         let mut parent = s.block_at(tip).unwrap().unwrap();
         let mut commits = 0;
         while commits < CRASH_WRITER_MAX_COMMITS {
+            // Every other batch's blocks and results go to the block file,
+            // so both ways of storing them are killed mid-write.
+            s.inline_max = if commits % 2 == 0 { 0 } else { block_file::INLINE_MAX };
             let mut records = Vec::new();
             for _ in 0..1 + tip % 3 {
                 let b = fx.next(&parent, 3);

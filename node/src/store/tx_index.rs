@@ -52,8 +52,11 @@ pub(super) const RUNS_TREE: &str = "tx_runs";
 
 /// Bytes of one packed entry: hash, height, index.
 pub const ENTRY_BYTES: usize = 32 + 8 + 4;
-/// Entries per chunk value at most (about 176 KiB).
-pub const CHUNK_ENTRIES: usize = 4096;
+/// Entries per chunk value at most (5.5 KiB). Kept small for sled: a leaf
+/// holds up to 17 values, and sled stores a page larger than about 128 KiB
+/// as a blob it never evicts from memory (see `block_file.rs`); with 4,096
+/// entries (176 KiB) every chunk stayed in memory.
+pub const CHUNK_ENTRIES: usize = 128;
 /// A size class is merged once it holds this many runs.
 pub const FANOUT: usize = 8;
 /// Most runs merged at once: a class that filled up between two merge
