@@ -55,6 +55,12 @@ pub enum Input {
     /// (inclusive), whose application hash is `app_hash`, and the Raft
     /// configuration recorded in that state (`None`: genesis).
     SnapshotInstalled { block: Box<Block>, app_hash: Hash, config: Option<crate::raft::Membership> },
+    /// The transport lost its last connection to this validator. A hint,
+    /// not a verdict: a crashed process's connections close at once, but
+    /// a live peer may reconnect a moment later. Raft uses it to campaign
+    /// before a full election timeout when it is its leader's (pre-vote
+    /// keeps that harmless if the leader is alive); HotStuff ignores it.
+    PeerDisconnected(ValidatorId),
 }
 
 /// Everything an engine can ask of its driver.

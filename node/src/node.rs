@@ -148,6 +148,12 @@ impl InboundHandler for Inbound {
         }
     }
 
+    fn disconnected(&self, peer: PeerId) {
+        if let Some(v) = self.peers.validator(&peer) {
+            self.to_driver(Input::PeerDisconnected(v));
+        }
+    }
+
     fn invalid(&self, from: PeerId, reason: String) {
         warn!(peer = %from, %reason, "refused input from peer");
         self.metrics.invalid_message(&from.to_string());

@@ -538,7 +538,8 @@ async fn running_raft(n: usize) -> Cluster {
 /// submitted to any member (followers pass them on to the leader). The
 /// leader is killed with SIGKILL under load: a new leader is elected, no
 /// transaction acknowledged as committed is lost, and the old leader,
-/// restarted, rejoins as a follower with the same chain and app hash.
+/// restarted, rejoins as a follower with the same chain and app hash. The
+/// survivors campaign as soon as the leader's connections close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raft_leader_killed_under_load_loses_no_acknowledged_transaction() {
     let _serial = SERIAL.lock().await;
@@ -574,6 +575,11 @@ async fn raft_leader_killed_under_load_loses_no_acknowledged_transaction() {
     let (new_leader, new_term) = raft_leader(&c, &followers).await;
     assert_ne!(new_leader, leader);
     assert!(new_term > term, "a new term: {new_term} > {term}");
+    // The killed process's connections closed at once, and the survivors
+    // campaigned on that rather than waiting out an election timeout.
+    for &i in &followers {
+        assert!(c.log(i).contains("lost the connection to the leader; campaigning early"), "node{i}");
+    }
     assert!(acked.len() >= 30, "transactions submitted around the crash commit: {} acked", acked.len());
     wait_committed(&c, &followers, &acked).await;
 

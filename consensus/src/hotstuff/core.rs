@@ -1072,7 +1072,7 @@ impl Engine for HotStuff {
                 reason: "linearizable reads are offered in raft mode only; use \"latest\"".into(),
             }),
             // HotStuff catches up by block sync; it never asks for snapshots.
-            Input::SnapshotInstalled { .. } => {}
+            Input::SnapshotInstalled { .. } | Input::PeerDisconnected(_) => {}
             Input::ChangeMembership { id, .. } => out.push(Action::ChangeDone {
                 id,
                 result: Err(

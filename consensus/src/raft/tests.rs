@@ -220,6 +220,43 @@ fn pre_votes_and_votes_are_refused_while_the_leader_is_heard() {
     assert_eq!(f.term(), 1, "a pre-vote changes nothing");
 }
 
+/// A follower whose connection to its leader closes stops counting the
+/// leader as heard and campaigns within a fraction of a timeout instead of
+/// one to two; a closed connection to any other member, or one seen by the
+/// leader, changes nothing. (If the leader is alive, the members that
+/// still hear it refuse the pre-vote: the test above.)
+#[test]
+fn losing_the_connection_to_the_leader_campaigns_early() {
+    let k = keys(3);
+    let mut f = start(&k, 2);
+    step(&mut f, 100, msg(&k[0], RaftMsg::Heartbeat { term: 1, commit: 0, ctx: 0 }));
+    assert!(step(&mut f, 150, Input::PeerDisconnected(k[1].public())).is_empty());
+    let out = step(&mut f, 200, Input::PeerDisconnected(k[0].public()));
+    let at = out
+        .iter()
+        .find_map(|a| match a {
+            Action::SetTimer { id: TimerId::Election, at } => Some(*at),
+            _ => None,
+        })
+        .expect("the election timer is cut");
+    assert!((200 + T / 10..200 + 3 * T / 10).contains(&at), "{at}");
+    assert!(sent(&out).is_empty() && persisted(&out).is_none(), "{out:?}");
+    // Out of the leader's lease at once: the other member's pre-vote is granted.
+    let request = RaftMsg::VoteRequest { pre: true, term: 2, last_index: 9, last_term: 1 };
+    let out = step(&mut f, 210, msg(&k[1], request));
+    assert_eq!(sent(&out), vec![(Some(k[1].public()), RaftMsg::VoteResponse { pre: true, term: 2, granted: true })]);
+    let out = step(&mut f, at, Input::Timer(TimerId::Election));
+    assert!(
+        sent(&out).iter().any(|(to, m)| to.is_none() && matches!(m, RaftMsg::VoteRequest { pre: true, term: 2, .. })),
+        "{out:?}"
+    );
+    assert_eq!(f.term(), 1, "pre-votes change nothing");
+
+    let (mut leader, _) = leader(&k);
+    let out = step(&mut leader, 3 * T, Input::PeerDisconnected(k[1].public()));
+    assert!(out.is_empty() && leader.is_leader(), "{out:?}");
+}
+
 /// §5.4.2 and §8: a new leader appends a no-op entry of its own term at
 /// once, persisted before it is sent.
 #[test]

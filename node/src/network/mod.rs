@@ -100,6 +100,8 @@ pub trait InboundHandler: Send + Sync + 'static {
     fn sync_response(&self, from: PeerId, response: SyncResponse);
     /// `from` sent something we could not use.
     fn invalid(&self, from: PeerId, reason: String);
+    /// The last connection to `peer` closed.
+    fn disconnected(&self, peer: PeerId);
 }
 
 /// How the network runs.

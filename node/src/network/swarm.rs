@@ -244,6 +244,7 @@ impl Task {
                 self.connected.remove(&peer_id);
                 info!(peer = %peer_id, cause = ?cause, "peer disconnected");
                 self.publish_peers();
+                self.handler.disconnected(peer_id);
             }
             SwarmEvent::OutgoingConnectionError { error, connection_id: _, peer_id } => {
                 debug!(?peer_id, %error, "dial failed");

@@ -540,6 +540,14 @@ impl Simulation {
         node.pool_set.clear();
         self.epoch[i] += 1;
         self.note(format!("{} CRASH {i}", self.now));
+        // A crashed process's connections close: the others' transports
+        // report it a moment later (a partition closes nothing).
+        let id = self.nodes[i].id;
+        let others: Vec<usize> = (0..self.nodes.len()).filter(|&j| j != i && self.nodes[j].up).collect();
+        for j in others {
+            let input = Input::PeerDisconnected(id);
+            self.schedule(self.now + 1, Event::Local { node: j, input, epoch: self.epoch[j] });
+        }
     }
 
     fn restart(&mut self, i: usize) {
