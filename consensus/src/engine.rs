@@ -56,8 +56,9 @@ pub enum Input {
     /// configuration recorded in that state (`None`: genesis).
     SnapshotInstalled { block: Box<Block>, app_hash: Hash, config: Option<crate::raft::Membership> },
     /// The transport lost its last connection to this validator. A hint,
-    /// not a verdict: a crashed process's connections close at once, but
-    /// a live peer may reconnect a moment later. Raft uses it to campaign
+    /// not a verdict: a killed or crashed process's connections close at
+    /// once (a failed host's or a partition's do not, and are found by
+    /// timeouts), and a live peer may reconnect a moment later. Raft uses it to campaign
     /// before a full election timeout when it is its leader's (pre-vote
     /// keeps that harmless if the leader is alive); HotStuff ignores it.
     PeerDisconnected(ValidatorId),

@@ -149,8 +149,13 @@ impl InboundHandler for Inbound {
     }
 
     fn disconnected(&self, peer: PeerId) {
+        // Rare, and worth not dropping when the inbox is full (as
+        // `to_driver` would): a blocking send, off the network task.
         if let Some(v) = self.peers.validator(&peer) {
-            self.to_driver(Input::PeerDisconnected(v));
+            let driver = self.driver.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = driver.send(DriverEvent::Input(Input::PeerDisconnected(v)));
+            });
         }
     }
 

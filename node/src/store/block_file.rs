@@ -1,5 +1,7 @@
-//! The block file: block bodies on disk beside sled, appended to segment
-//! files; sled's `blocks` tree keeps only where each one is ([`Location`]).
+//! The block file: large block bodies and per-block results on disk beside
+//! sled, appended to segment files; sled's `blocks` and `results` trees keep
+//! where each one is ([`Stored::File`]), or the record itself if small
+//! ([`Stored::Inline`]).
 //!
 //! # Why not in sled
 //!
@@ -112,6 +114,10 @@ pub struct BlockFile {
     /// Held for the whole of a sync, so a sync that finds nothing dirty
     /// returns only after a sync already under way has finished.
     syncing: Mutex<()>,
+    /// Set by a failed write or sync: Linux reports a write-back error
+    /// once and may drop the pages, so a retried sync could succeed
+    /// without the bytes. Every later append and sync fails instead.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl BlockFile {
@@ -123,11 +129,7 @@ impl BlockFile {
 
     /// [`BlockFile::open`] with another segment size (tests).
     pub fn open_with(dir: &Path, segment_bytes: u64) -> io::Result<BlockFile> {
-        let created = !dir.exists();
         std::fs::create_dir_all(dir)?;
-        if created {
-            sync_parent(dir)?;
-        }
         let mut last = None;
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
@@ -145,16 +147,34 @@ impl BlockFile {
         let segment = last.unwrap_or(0);
         let file = open_segment(dir, segment)?;
         let len = file.metadata()?.len();
+        // The directory and the segment's entry in it are durable before
+        // any record is named (cheap, once per open).
+        sync_dir(dir)?;
+        sync_parent(dir)?;
         Ok(BlockFile {
             dir: dir.to_path_buf(),
             segment_bytes,
             writer: Mutex::new(Writer { segment, file: Arc::new(file), len, dirty: false, closed: Vec::new() }),
             syncing: Mutex::new(()),
+            failed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    fn check_failed(&self) -> io::Result<()> {
+        if self.failed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(io::Error::other("an earlier write or sync of the block file failed; restart the node"));
+        }
+        Ok(())
+    }
+
+    fn fail(&self, e: io::Error) -> io::Error {
+        self.failed.store(true, std::sync::atomic::Ordering::Release);
+        e
     }
 
     /// Appends one record; durable after the next [`BlockFile::sync`].
     pub fn append(&self, bytes: &[u8]) -> io::Result<Location> {
+        self.check_failed()?;
         let len = u32::try_from(bytes.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a block file record is limited to 4 GiB"))?;
         let mut header = [0u8; HEADER_BYTES as usize];
@@ -164,10 +184,9 @@ impl BlockFile {
         if w.len > 0 && w.len + HEADER_BYTES + u64::from(len) > self.segment_bytes {
             self.start_segment(&mut w)?;
         }
-        // A failed write leaves `len` where it was: the next append writes
-        // over whatever part of this one reached the file.
-        w.file.write_all_at(&header, w.len)?;
-        w.file.write_all_at(bytes, w.len + HEADER_BYTES)?;
+        // A failed write leaves `len` where it was, and fails the file.
+        w.file.write_all_at(&header, w.len).map_err(|e| self.fail(e))?;
+        w.file.write_all_at(bytes, w.len + HEADER_BYTES).map_err(|e| self.fail(e))?;
         let at = Location { segment: w.segment, offset: w.len, len };
         w.len += HEADER_BYTES + u64::from(len);
         w.dirty = true;
@@ -176,10 +195,10 @@ impl BlockFile {
 
     fn start_segment(&self, w: &mut Writer) -> io::Result<()> {
         let next = w.segment.checked_add(1).ok_or_else(|| io::Error::other("block file segment numbers exhausted"))?;
-        let file = Arc::new(open_segment(&self.dir, next)?);
+        let file = Arc::new(open_segment(&self.dir, next).map_err(|e| self.fail(e))?);
         // The new segment's directory entry must be durable before any
         // record in it is relied on.
-        sync_dir(&self.dir)?;
+        sync_dir(&self.dir).map_err(|e| self.fail(e))?;
         let old = std::mem::replace(&mut w.file, file);
         if w.dirty {
             w.closed.push(old);
@@ -192,6 +211,7 @@ impl BlockFile {
     /// Makes every record appended so far durable (`fdatasync`).
     pub fn sync(&self) -> io::Result<()> {
         let _one = self.syncing.lock();
+        self.check_failed()?;
         let files = {
             let mut w = self.writer.lock();
             if !w.dirty {
@@ -203,13 +223,7 @@ impl BlockFile {
             files
         };
         for f in &files {
-            if let Err(e) = f.sync_data() {
-                let mut w = self.writer.lock();
-                w.dirty = true;
-                let current = w.file.clone();
-                w.closed.extend(files.iter().filter(|f| !Arc::ptr_eq(f, &current)).cloned());
-                return Err(e);
-            }
+            f.sync_data().map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
@@ -376,6 +390,21 @@ mod tests {
         assert_eq!(f.read(&a).unwrap(), b"kept");
         assert_eq!(f.read(&c).unwrap(), b"after the crash");
         assert!(matches!(f.read(&torn), Err(ReadError::Bad(_))));
+    }
+
+    /// After a failed write or sync, every later append and sync fails (a
+    /// retried fsync could succeed for pages the kernel dropped); reads of
+    /// what was synced still work.
+    #[test]
+    fn a_failure_fails_every_later_append_and_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = BlockFile::open(dir.path()).unwrap();
+        let a = f.append(b"before").unwrap();
+        f.sync().unwrap();
+        let _ = f.fail(io::Error::other("injected"));
+        assert!(f.append(b"after").unwrap_err().to_string().contains("restart the node"));
+        assert!(f.sync().unwrap_err().to_string().contains("restart the node"));
+        assert_eq!(f.read(&a).unwrap(), b"before");
     }
 
     /// A stray file in the directory is refused at open, by name.

@@ -16,9 +16,10 @@
 //! block's results larger than [`block_file::INLINE_MAX`] are appended to
 //! the block file beside sled ([`block_file`], which says why), and
 //! `blocks` and `results` hold where.
-//! Every value left in sled is small (the transaction index's chunks hold
-//! at most [`tx_index::CHUNK_ENTRIES`] entries), so that no sled page
-//! passes the size at which sled stops counting it in its cache.
+//! The store's own values left in sled are small (the transaction index's
+//! chunks hold at most [`tx_index::CHUNK_ENTRIES`] entries), so that no
+//! sled page passes the size at which sled stops counting it in its cache;
+//! `state` values are the application's, as large as it writes them.
 //!
 //! | tree | key | value |
 //! | --- | --- | --- |

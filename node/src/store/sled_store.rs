@@ -176,8 +176,10 @@ impl SledStore {
         // (1 GiB) a node's memory grew with the chain to about 1 GiB.
         let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(|e| open_error(path, e))?;
         let t = Trees::open(&db).map_err(|e| sled_error(path, e))?;
+        check_schema(&db, &t.meta, path)?;
         let index = Arc::new(TxIndex::open(&db, path, sled_error)?);
-        // Opened after sled, whose lock on the directory covers it too.
+        // Opened after sled, whose lock on the directory covers it too, and
+        // after the schema check, so a refused store gains no block file.
         let file = BlockFile::open(&path.join(block_file::DIR)).map_err(|e| StoreError::Io {
             path: path.join(block_file::DIR),
             message: format!("cannot open the block file: {e}"),
@@ -199,7 +201,6 @@ impl SledStore {
             #[cfg(test)]
             temp_dir: None,
         };
-        store.check_schema()?;
         let tip = store.read_tip()?;
         *store.tip.write() = tip;
         let base = store.read_value::<Height>(&store.t.meta, META_BASE_HEIGHT)?.unwrap_or(0);
@@ -221,32 +222,6 @@ impl SledStore {
     /// The directory this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Refuses a database written by another schema version, or a non-empty
-    /// one that carries no version at all (version 0). Stamps an empty one
-    /// with [`SCHEMA_VERSION`] at once, so that whatever is written before
-    /// genesis (a safety state, say) is never in an unversioned database.
-    fn check_schema(&self) -> Result<(), StoreError> {
-        let found = match self.read_value::<u32>(&self.t.meta, META_SCHEMA_VERSION)? {
-            Some(v) => v,
-            None if self.holds_anything()? => 0,
-            None => return self.write_value(&self.t.meta, META_SCHEMA_VERSION, &SCHEMA_VERSION),
-        };
-        if found != SCHEMA_VERSION {
-            return Err(StoreError::Schema { path: self.path.clone(), found, expected: SCHEMA_VERSION });
-        }
-        Ok(())
-    }
-
-    /// True if any tree in the database (ours or not) has an entry.
-    fn holds_anything(&self) -> Result<bool, StoreError> {
-        for name in self.db.tree_names() {
-            if !self.db.open_tree(&name).map_err(|e| self.sled_error(e))?.is_empty() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// The committed tip as recorded in `meta` and `heights`.
@@ -277,7 +252,6 @@ impl SledStore {
         }
     }
 
-    /// Encodes and writes one value outside any transaction.
     /// The value sled keeps for a record: the record if small, else its
     /// location after appending it to the block file (not yet synced).
     fn put_record(&self, bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
@@ -318,6 +292,7 @@ impl SledStore {
         decode_value(&name, key, &bytes).map(Some)
     }
 
+    /// Encodes and writes one value outside any transaction.
     fn write_value<T: Serialize>(&self, tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
         tree.insert(key, codec::encode(value)).map(|_| ()).map_err(|e| self.sled_error(e))
     }
@@ -409,6 +384,35 @@ fn check_directory(path: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::Io { path: path.to_path_buf(), message: e.to_string() }),
     }
+}
+
+/// Refuses a database written by another schema version, or a non-empty
+/// one that carries no version at all (version 0). Stamps an empty one with
+/// [`SCHEMA_VERSION`] at once, so that whatever is written before genesis
+/// (a safety state, say) is never in an unversioned database.
+fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
+    let found = match meta.get(META_SCHEMA_VERSION).map_err(|e| sled_error(path, e))? {
+        Some(bytes) => decode_value::<u32>(tree::META, META_SCHEMA_VERSION, &bytes)?,
+        None if holds_anything(db, path)? => 0,
+        None => {
+            meta.insert(META_SCHEMA_VERSION, codec::encode(&SCHEMA_VERSION)).map_err(|e| sled_error(path, e))?;
+            return Ok(());
+        }
+    };
+    if found != SCHEMA_VERSION {
+        return Err(StoreError::Schema { path: path.to_path_buf(), found, expected: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+/// True if any tree in the database (ours or not) has an entry.
+fn holds_anything(db: &sled::Db, path: &Path) -> Result<bool, StoreError> {
+    for name in db.tree_names() {
+        if !db.open_tree(&name).map_err(|e| sled_error(path, e))?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Errors of `sled::Config::open`: sled reports a held lock as an io error
@@ -698,11 +702,7 @@ impl ChainStore for SledStore {
         let Some(block) = self.read_record::<Block>(&self.t.blocks, id.as_bytes())? else { return Ok(None) };
         if block.id() != *id {
             return Err(StoreError::Corrupt {
-                what: format!(
-                    "tree `blocks` names a block file record for block {} that holds block {}",
-                    id.to_hex(),
-                    block.id().to_hex()
-                ),
+                what: format!("tree `blocks` holds, under block {}, block {}", id.to_hex(), block.id().to_hex()),
             });
         }
         Ok(Some(block))
@@ -1255,6 +1255,7 @@ mod tests {
         assert!(message.contains("schema version 99"), "{message}");
         assert!(message.contains(&format!("reads version {SCHEMA_VERSION}")), "{message}");
         assert!(message.contains(&dir.path().display().to_string()), "{message}");
+        assert!(!dir.path().join(block_file::DIR).exists(), "a refused store gains no block file");
     }
 
     /// A non-empty sled database without a schema version (someone else's)
