@@ -2,6 +2,7 @@
 //! transaction, it asks a [`TxChecker`] (like CometBFT's `CheckTx`).
 
 use crate::{Rejection, Sender};
+use phalanx_crypto::Hash;
 
 /// What the application learned checking a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +24,14 @@ pub struct TxInfo {
 pub trait TxChecker: Send + Sync {
     fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection>;
 
-    /// Checks many transactions; answer `i` is for `txs[i]`. The default
-    /// checks them one by one; an application may share work between them
-    /// (batch signature verification). Must answer exactly as
-    /// [`TxChecker::check`] would for each.
-    fn check_batch(&self, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
+    /// Checks many transactions; answer `i` is for `txs[i]`, and
+    /// `hashes[i]` is `Hash::digest(txs[i])`, computed once by the mempool
+    /// so the application need not hash the bytes again. The default checks
+    /// them one by one; an application may share work between them (batch
+    /// signature verification). Must answer exactly as [`TxChecker::check`]
+    /// would for each.
+    fn check_batch(&self, txs: &[&[u8]], hashes: &[Hash]) -> Vec<Result<TxInfo, Rejection>> {
+        debug_assert_eq!(txs.len(), hashes.len());
         txs.iter().map(|tx| self.check(tx)).collect()
     }
 }

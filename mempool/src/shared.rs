@@ -71,23 +71,25 @@ impl SharedMempool {
     /// ([`TxChecker::check_batch`]) without the lock. Counts every outcome.
     pub fn add_batch(&self, txs: Vec<Bytes>, checker: &dyn TxChecker) -> Vec<Result<Hash, Rejection>> {
         let mut out: Vec<Result<Hash, Rejection>> = Vec::with_capacity(txs.len());
-        let mut hashes = Vec::with_capacity(txs.len());
+        // Hashed before the lock is taken: hashing is most of the cost of
+        // the cheap checks, and the lock also serves reaping and commits.
+        let oversized = |tx: &Bytes| tx.len() > self.max_tx_bytes;
+        let hashes: Vec<Hash> =
+            txs.iter().map(|tx| if oversized(tx) { Hash::ZERO } else { Hash::digest(tx) }).collect();
         {
             let pool = self.pool.lock();
-            for tx in &txs {
-                if tx.len() > self.max_tx_bytes {
+            for (tx, hash) in txs.iter().zip(&hashes) {
+                if oversized(tx) {
                     out.push(Err(Rejection::TooLarge { size: tx.len(), max: self.max_tx_bytes }));
-                    hashes.push(Hash::ZERO);
-                    continue;
+                } else {
+                    out.push(pool.precheck(hash, tx.len()).map(|()| *hash));
                 }
-                let hash = Hash::digest(tx);
-                out.push(pool.precheck(&hash, tx.len()).map(|()| hash));
-                hashes.push(hash);
             }
         }
         let passed: Vec<usize> = (0..txs.len()).filter(|&i| out[i].is_ok()).collect();
         let slices: Vec<&[u8]> = passed.iter().map(|&i| &txs[i][..]).collect();
-        let infos = checker.check_batch(&slices);
+        let passed_hashes: Vec<Hash> = passed.iter().map(|&i| hashes[i]).collect();
+        let infos = checker.check_batch(&slices, &passed_hashes);
         debug_assert_eq!(infos.len(), passed.len());
         {
             let mut pool = self.pool.lock();

@@ -59,6 +59,40 @@ fn add_runs_the_checker_without_holding_the_lock() {
     assert_eq!(pool.len(), 1);
 }
 
+/// Records the hashes `check_batch` is given.
+#[derive(Default)]
+struct HashRecorder {
+    seen: std::sync::Mutex<Vec<Hash>>,
+}
+
+impl TxChecker for HashRecorder {
+    fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
+        let (index, nonce) = decode(tx);
+        Ok(info(index, nonce, 0))
+    }
+
+    fn check_batch(&self, txs: &[&[u8]], hashes: &[Hash]) -> Vec<Result<TxInfo, Rejection>> {
+        self.seen.lock().unwrap().extend_from_slice(hashes);
+        txs.iter().map(|t| self.check(t)).collect()
+    }
+}
+
+/// The checker is handed each transaction's digest with it (so it need not
+/// hash again), for exactly the transactions that passed the cheap checks.
+#[test]
+fn add_batch_hands_the_checker_each_digest() {
+    let pool = SharedMempool::new(config());
+    let checker = HashRecorder::default();
+    pool.add(tx(0, 0, 0), &checker).unwrap();
+    let batch = vec![tx(1, 0, 0), tx(0, 0, 0), tx(2, 0, 1_000), tx(3, 0, 0)];
+    let out = pool.add_batch(batch.clone(), &checker);
+    assert_eq!(out[1], Err(Rejection::Duplicate));
+    assert!(matches!(out[2], Err(Rejection::TooLarge { .. })));
+    let want: Vec<Hash> = [&tx(0, 0, 0), &batch[0], &batch[3]].iter().map(|t| Hash::digest(t)).collect();
+    assert_eq!(*checker.seen.lock().unwrap(), want);
+    assert_eq!(out[0], Ok(want[1]));
+}
+
 /// Every outcome of `add` is counted once: admitted, or under its
 /// rejection's kind, whether the checker or the pool refused it.
 #[test]

@@ -189,7 +189,8 @@ impl KvApp {
 
     /// Decodes and checks everything that does not depend on state.
     pub fn check_stateless(&self, bytes: &[u8]) -> Result<SignedTx, Rejection> {
-        let (stx, hash) = self.check_unsigned(bytes)?;
+        let stx = self.check_unsigned(bytes)?;
+        let hash = Hash::digest(bytes);
         if !self.verified.contains(&hash) {
             if !stx.verify_signature() {
                 return Err(Rejection::BadSignature);
@@ -200,8 +201,8 @@ impl KvApp {
     }
 
     /// [`KvApp::check_stateless`] but for the signature: the decoded
-    /// transaction and its hash.
-    fn check_unsigned(&self, bytes: &[u8]) -> Result<(SignedTx, Hash), Rejection> {
+    /// transaction.
+    fn check_unsigned(&self, bytes: &[u8]) -> Result<SignedTx, Rejection> {
         if bytes.len() > self.tx_max_bytes {
             return Err(Rejection::TooLarge { size: bytes.len(), max: self.tx_max_bytes });
         }
@@ -212,16 +213,22 @@ impl KvApp {
         }
         let stx = SignedTx::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
         self.check_fields(&stx)?;
-        Ok((stx, Hash::digest(bytes)))
+        Ok(stx)
     }
 
     /// [`KvApp::check_tx`] for many transactions: the same answers, with
     /// the uncached signatures verified in batches of [`VERIFY_BATCH`]
     /// (about half the cost per signature of one by one) and each sender's
-    /// account read once.
-    pub fn check_tx_batch(&self, state: &dyn StateView, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
+    /// account read once. `hashes[i]` is `Hash::digest(txs[i])`.
+    pub fn check_tx_batch(
+        &self,
+        state: &dyn StateView,
+        txs: &[&[u8]],
+        hashes: &[Hash],
+    ) -> Vec<Result<TxInfo, Rejection>> {
+        assert_eq!(txs.len(), hashes.len(), "one hash per transaction");
         let mut checked: Vec<Result<(SignedTx, Hash), Rejection>> =
-            txs.iter().map(|bytes| self.check_unsigned(bytes)).collect();
+            txs.iter().zip(hashes).map(|(bytes, hash)| self.check_unsigned(bytes).map(|stx| (stx, *hash))).collect();
         let unverified: Vec<usize> =
             (0..txs.len()).filter(|&i| matches!(&checked[i], Ok((_, hash)) if !self.verified.contains(hash))).collect();
         for chunk in unverified.chunks(VERIFY_BATCH) {
@@ -359,7 +366,7 @@ impl PayloadVerifier for KvApp {
     /// Every transaction decodes, fits, names this chain and is signed by
     /// its sender. Uncached signatures are batch-verified.
     fn verify_payload(&self, txs: &[Tx]) -> Result<(), String> {
-        let mut pending: Vec<(usize, SignedTx, Vec<u8>)> = Vec::new();
+        let mut pending: Vec<(usize, SignedTx, Vec<u8>, Hash)> = Vec::new();
         for (i, bytes) in txs.iter().enumerate() {
             if bytes.len() > self.tx_max_bytes {
                 return Err(format!(
@@ -369,20 +376,21 @@ impl PayloadVerifier for KvApp {
             }
             let stx = SignedTx::decode(bytes).map_err(|e| format!("transaction {i}: malformed: {e}"))?;
             self.check_fields(&stx).map_err(|e| format!("transaction {i}: {e}"))?;
-            if !self.verified.contains(&Hash::digest(bytes)) {
+            let hash = Hash::digest(bytes);
+            if !self.verified.contains(&hash) {
                 let msg = stx.signing_message();
-                pending.push((i, stx, msg));
+                pending.push((i, stx, msg, hash));
             }
         }
         let items: Vec<SignedMessage<'_>> = pending
             .iter()
-            .map(|(_, stx, msg)| SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
+            .map(|(_, stx, msg, _)| SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
             .collect();
         if let Err(phalanx_crypto::CryptoError::BadSignatureInBatch { index }) = verify_batch(&items) {
             return Err(format!("transaction {}: invalid signature", pending[index].0));
         }
-        for (i, _, _) in &pending {
-            self.verified.insert(Hash::digest(&txs[*i]));
+        for (_, _, _, hash) in pending {
+            self.verified.insert(hash);
         }
         Ok(())
     }
@@ -429,8 +437,8 @@ impl super::Application for KvApp {
         KvApp::check_tx(self, state, tx)
     }
 
-    fn check_tx_batch(&self, state: &dyn StateView, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
-        KvApp::check_tx_batch(self, state, txs)
+    fn check_tx_batch(&self, state: &dyn StateView, txs: &[&[u8]], hashes: &[Hash]) -> Vec<Result<TxInfo, Rejection>> {
+        KvApp::check_tx_batch(self, state, txs, hashes)
     }
 
     fn sender_and_nonce(&self, tx: &[u8]) -> Option<(Sender, u64)> {
@@ -540,7 +548,8 @@ mod tests {
         txs.push(vec![0; 2000]);
         let slices: Vec<&[u8]> = txs.iter().map(|t| &t[..]).collect();
         let batched = app();
-        let got = batched.check_tx_batch(&state, &slices);
+        let hashes: Vec<Hash> = slices.iter().map(|t| Hash::digest(t)).collect();
+        let got = batched.check_tx_batch(&state, &slices, &hashes);
         let single = app();
         let want: Vec<_> = slices.iter().map(|t| single.check_tx(&state, t)).collect();
         assert_eq!(got, want);

@@ -31,8 +31,10 @@ pub trait Application: StateMachine + Send + Sync {
     /// The mempool's admission check against committed `state` (CheckTx).
     fn check_tx(&self, state: &dyn StateView, tx: &[u8]) -> Result<TxInfo, Rejection>;
     /// [`Application::check_tx`] for many transactions (answer `i` for
-    /// `txs[i]`); the default checks them one by one.
-    fn check_tx_batch(&self, state: &dyn StateView, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
+    /// `txs[i]`, whose digest is `hashes[i]`); the default checks them one
+    /// by one.
+    fn check_tx_batch(&self, state: &dyn StateView, txs: &[&[u8]], hashes: &[Hash]) -> Vec<Result<TxInfo, Rejection>> {
+        debug_assert_eq!(txs.len(), hashes.len());
         txs.iter().map(|tx| self.check_tx(state, tx)).collect()
     }
     /// A transaction's sender and nonce, without checking it, to continue
@@ -55,8 +57,8 @@ impl TxChecker for AppChecker<'_> {
         self.app.check_tx(self.state, tx)
     }
 
-    fn check_batch(&self, txs: &[&[u8]]) -> Vec<Result<TxInfo, Rejection>> {
-        self.app.check_tx_batch(self.state, txs)
+    fn check_batch(&self, txs: &[&[u8]], hashes: &[Hash]) -> Vec<Result<TxInfo, Rejection>> {
+        self.app.check_tx_batch(self.state, txs, hashes)
     }
 }
 

@@ -5,8 +5,10 @@
 //! accepts any payload up to `consensus.tx_max_bytes` (except the prefix
 //! reserved for Raft configuration entries, which it records as the key-value
 //! application does, so Raft snapshots carry their membership), changes no
-//! state, and chains the application hash over the payload hashes:
-//! `H(domain || previous hash || height || hash of each payload)`.
+//! state, and chains the application hash over the block's payload root
+//! (the Merkle root of the payload hashes, in order, which the committer
+//! checks against the payloads before executing):
+//! `H(domain || previous hash || height || payload root)`.
 //!
 //! There are no senders, nonces or signatures: each payload is its own
 //! "sender" with nonce 0, so the mempool never orders two of them. The only
@@ -72,14 +74,18 @@ impl StateMachine for NoopApp {
 
     fn execute(&self, _state: &dyn StateView, prev_app_hash: &Hash, block: &Block) -> Execution {
         let mut writes = BTreeMap::new();
-        let mut h = Hasher::with_domain(b"phalanx/noop-app/v1\0");
-        h.update(prev_app_hash.as_bytes()).update(&block.height().to_be_bytes());
         for tx in &block.txs {
             if let Some(config) = tx.strip_prefix(CONFIG_TX_PREFIX) {
                 writes.insert(RAFT_CONFIG_KEY.to_vec(), Some(config.to_vec()));
             }
-            h.update(Hash::digest(tx).as_bytes());
         }
+        // The payload root covers every payload, in order: the committer
+        // checks it against the transactions before anything executes, so
+        // the payloads need not be hashed again here.
+        let mut h = Hasher::with_domain(b"phalanx/noop-app/v2\0");
+        h.update(prev_app_hash.as_bytes())
+            .update(&block.height().to_be_bytes())
+            .update(block.header.payload_root.as_bytes());
         let outcomes = vec![TxOutcome::ok(); block.txs.len()];
         Execution { writes, outcomes, app_hash: h.finish() }
     }
@@ -88,7 +94,11 @@ impl StateMachine for NoopApp {
 impl Application for NoopApp {
     fn check_tx(&self, _state: &dyn StateView, tx: &[u8]) -> Result<TxInfo, Rejection> {
         self.check(tx)?;
-        Ok(TxInfo { sender: *Hash::digest(tx).as_bytes(), nonce: 0, next_nonce: 0 })
+        Ok(unordered(&Hash::digest(tx)))
+    }
+
+    fn check_tx_batch(&self, _state: &dyn StateView, txs: &[&[u8]], hashes: &[Hash]) -> Vec<Result<TxInfo, Rejection>> {
+        txs.iter().zip(hashes).map(|(tx, hash)| self.check(tx).map(|()| unordered(hash))).collect()
     }
 
     fn sender_and_nonce(&self, _tx: &[u8]) -> Option<(Sender, u64)> {
@@ -102,6 +112,11 @@ impl Application for NoopApp {
     fn snapshot_nonces(&self, _entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Sender, u64)> {
         Vec::new()
     }
+}
+
+/// Payloads have no order: each is its own sender (its hash), at nonce 0.
+fn unordered(hash: &Hash) -> TxInfo {
+    TxInfo { sender: *hash.as_bytes(), nonce: 0, next_nonce: 0 }
 }
 
 #[cfg(test)]
@@ -139,5 +154,32 @@ mod tests {
         assert!(matches!(app.check_tx(&state, b""), Err(Rejection::Malformed(_))));
         assert!(app.verify_payload(&[Tx::from_static(b"abcde")]).unwrap_err().contains("transaction 0"));
         assert_eq!(pool.reap(100, 10, &Default::default(), &Default::default()).len(), 2);
+    }
+
+    /// The batch check answers as the single one, taking each payload's
+    /// sender from the hash the mempool computed.
+    #[test]
+    fn batch_admission_answers_as_single_admission() {
+        let app = NoopApp::new(4);
+        let state = BTreeMap::new();
+        let txs: Vec<&[u8]> = vec![b"abcd", b"", b"abcde", b"xy"];
+        let hashes: Vec<Hash> = txs.iter().map(|t| Hash::digest(t)).collect();
+        let want: Vec<_> = txs.iter().map(|t| app.check_tx(&state, t)).collect();
+        assert_eq!(app.check_tx_batch(&state, &txs, &hashes), want);
+        assert_eq!(want[0].as_ref().unwrap().sender, *hashes[0].as_bytes());
+    }
+
+    /// The payload root stands for the payloads in the app hash: the same
+    /// payloads give the same hash, and the root is what binds them.
+    #[test]
+    fn the_app_hash_chains_the_payload_root() {
+        let app = NoopApp::new(512);
+        let (state, genesis) = NoopApp::genesis_state();
+        let txs = vec![Tx::from_static(b"x"), Tx::from_static(b"y")];
+        let a = app.execute(&state, &genesis, &block(1, txs.clone()));
+        assert_eq!(app.execute(&state, &genesis, &block(1, txs.clone())).app_hash, a.app_hash);
+        let mut other_root = block(1, txs);
+        other_root.header.payload_root = Hash::digest(b"another root");
+        assert_ne!(app.execute(&state, &genesis, &other_root).app_hash, a.app_hash);
     }
 }
