@@ -30,6 +30,8 @@ fn sweep(validators: usize, twins: usize, adversaries: usize, count: u64) -> pha
     assert!(summary.ok(), "{}", summary.describe());
     assert_eq!(summary.seeds, count);
     assert!(summary.faults.partitions > 0 && summary.faults.crashes > 0 && summary.faults.restarts > 0);
+    let silent = summary.faults.silent_crashes;
+    assert!(silent > 0 && silent < summary.faults.crashes, "killed processes and silent hosts both crashed");
     assert!(summary.commits > 0);
     summary
 }
@@ -116,8 +118,9 @@ fn raft_sweep_with(protocol: RaftProtocol, validators: usize, count: u64) -> pha
     assert!(summary.ok(), "{}", summary.describe());
     assert_eq!(summary.seeds, count);
     assert!(summary.faults.partitions > 0 && summary.faults.crashes > 0 && summary.faults.restarts > 0);
+    let silent = summary.faults.silent_crashes;
+    assert!(silent > 0 && silent < summary.faults.crashes, "killed processes and silent hosts both crashed");
     assert!(summary.faults.byzantine.is_empty(), "raft is only given crash faults");
-    assert!(summary.faults.sync_requests > 0, "some followers caught up past the compaction point (by snapshot)");
     assert!(summary.commits > 0);
     summary
 }
@@ -128,7 +131,10 @@ fn raft_sweep_with(protocol: RaftProtocol, validators: usize, count: u64) -> pha
 /// (agreement, chain integrity, election safety, validity, liveness).
 #[test]
 fn raft_3_members_many_seeds_without_violations() {
-    raft_sweep(3, seeds(1_000));
+    let s = raft_sweep(3, seeds(1_000));
+    // Rare per seed (a follower must fall a whole compaction window
+    // behind), so asserted over the largest sweep only.
+    assert!(s.faults.sync_requests > 0, "some followers caught up past the compaction point (by snapshot)");
 }
 
 /// Raft with 5 members (f = 2).

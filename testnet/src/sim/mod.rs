@@ -173,6 +173,7 @@ enum Event {
     },
     Crash {
         node: usize,
+        closes_connections: bool,
     },
     Restart {
         node: usize,
@@ -209,6 +210,8 @@ pub struct Simulation {
     sent: Vec<VecDeque<(usize, ConsensusMsg)>>,
     epoch: Vec<u64>,
     crash_pending: Vec<bool>,
+    /// Whether the pending crash of each node closes its connections.
+    crash_closes: Vec<bool>,
     checkers: Vec<Box<dyn Checker>>,
     liveness: Liveness,
     submitted: BTreeSet<Tx>,
@@ -263,6 +266,7 @@ impl Simulation {
         }
         stats.partitions = plan.partitions.len() as u64;
         stats.crashes = plan.crashes.len() as u64;
+        stats.silent_crashes = plan.crashes.iter().filter(|c| !c.closes_connections).count() as u64;
         let bound = LivenessBound::for_validators(n, cfg.timing.timeout_ms_max, plan.network.delay_ms_max);
         let checkers = checkers::standard(bound, CHAIN_ID, &validators, &genesis);
         let checkers = checkers
@@ -288,6 +292,7 @@ impl Simulation {
             sent: vec![VecDeque::new(); count],
             epoch: vec![0; count],
             crash_pending: vec![false; count],
+            crash_closes: vec![false; count],
             checkers,
             submitted: BTreeSet::new(),
             committed_txs: 0,
@@ -397,7 +402,7 @@ impl Simulation {
             self.schedule(p.until, Event::Heal);
         }
         for c in self.plan.crashes.clone() {
-            self.schedule(c.at, Event::Crash { node: c.instance });
+            self.schedule(c.at, Event::Crash { node: c.instance, closes_connections: c.closes_connections });
             self.schedule(c.restart_at, Event::Restart { node: c.instance });
         }
         let ids: Vec<_> = self.nodes.iter().map(|n| n.id).collect();
@@ -452,9 +457,11 @@ impl Simulation {
                     node.add_tx(tx.clone());
                 }
             }
-            Event::Crash { node } => {
-                self.note(format!("{} crash scheduled for {node}", self.now));
+            Event::Crash { node, closes_connections } => {
+                let how = if closes_connections { "process" } else { "silent host" };
+                self.note(format!("{} crash ({how}) scheduled for {node}", self.now));
                 self.crash_pending[node] = true;
+                self.crash_closes[node] = closes_connections;
             }
             Event::Restart { node } => self.restart(node),
             Event::Partition { group_of } => {
@@ -541,7 +548,11 @@ impl Simulation {
         self.epoch[i] += 1;
         self.note(format!("{} CRASH {i}", self.now));
         // A crashed process's connections close: the others' transports
-        // report it a moment later (a partition closes nothing).
+        // report it a moment later. A host that stops answering (like a
+        // partition) closes nothing: the others find it by timeouts.
+        if !self.crash_closes[i] {
+            return;
+        }
         let id = self.nodes[i].id;
         let others: Vec<usize> = (0..self.nodes.len()).filter(|&j| j != i && self.nodes[j].up).collect();
         for j in others {

@@ -19,6 +19,8 @@ pub struct FaultStats {
     pub byzantine: BTreeMap<&'static str, u64>,
     pub partitions: u64,
     pub crashes: u64,
+    /// Crashes that closed no connection (a host that stopped answering).
+    pub silent_crashes: u64,
     pub restarts: u64,
     pub messages_lost: u64,
     pub messages_duplicated: u64,
@@ -41,6 +43,7 @@ impl FaultStats {
         }
         self.partitions += o.partitions;
         self.crashes += o.crashes;
+        self.silent_crashes += o.silent_crashes;
         self.restarts += o.restarts;
         self.messages_lost += o.messages_lost;
         self.messages_duplicated += o.messages_duplicated;
@@ -57,11 +60,12 @@ impl FaultStats {
     pub fn describe(&self) -> String {
         let byz: Vec<String> = self.byzantine.iter().map(|(k, v)| format!("{k} {v}")).collect();
         format!(
-            "byzantine [{}], partitions {}, crashes {}, restarts {}, messages lost {}, duplicated {}, \
+            "byzantine [{}], partitions {}, crashes {} ({} silent), restarts {}, messages lost {}, duplicated {}, \
              dropped by adversaries {}, replayed {}, corrupted {}, stale proposals {}, sync requests {}, refused by honest nodes {}, evidence {}, membership changes {}",
             byz.join(", "),
             self.partitions,
             self.crashes,
+            self.silent_crashes,
             self.restarts,
             self.messages_lost,
             self.messages_duplicated,

@@ -125,6 +125,11 @@ pub struct CrashEvent {
     pub instance: usize,
     pub at: Millis,
     pub restart_at: Millis,
+    /// A killed process: its connections close and the others' transports
+    /// report it (`Input::PeerDisconnected`). Otherwise a host that stops
+    /// answering: nothing closes and the others learn of it only by
+    /// timeouts.
+    pub closes_connections: bool,
 }
 
 /// Everything that goes wrong in one run.
@@ -221,10 +226,11 @@ fn draw_crashes(rng: &mut ChaCha8Rng, honest: &[usize], gst: Millis) -> Vec<Cras
         let instance = honest[rng.gen_range(0..honest.len())];
         let at = rng.gen_range(0..gst);
         let restart_at = (at + rng.gen_range(50..=2_000)).min(gst.saturating_sub(1)).max(at + 1);
+        let closes_connections = rng.gen_bool(0.5);
         if out.iter().any(|c: &CrashEvent| c.instance == instance && c.restart_at >= at && c.at <= restart_at) {
             continue;
         }
-        out.push(CrashEvent { instance, at, restart_at });
+        out.push(CrashEvent { instance, at, restart_at, closes_connections });
     }
     out
 }
