@@ -434,6 +434,31 @@ pub const GOSSIP_BATCH_INTERVAL: Duration = Duration::from_millis(20);
 /// Most transactions in one gossip batch.
 pub const GOSSIP_BATCH_TXS: usize = 4096;
 
+/// Most transaction bytes in one gossip message: well under the smallest
+/// message a peer accepts (`block_max_bytes` + 1 MiB), whatever the size of
+/// the transactions.
+pub const GOSSIP_BATCH_BYTES: usize = 1 << 20;
+
+/// Splits `txs` into messages of at most [`GOSSIP_BATCH_BYTES`] of
+/// transactions each (a larger transaction travels alone).
+fn by_bytes(txs: Vec<Bytes>) -> Vec<Vec<Bytes>> {
+    let mut out: Vec<Vec<Bytes>> = Vec::new();
+    let mut bytes = 0;
+    for tx in txs {
+        match out.last_mut() {
+            Some(last) if bytes + tx.len() <= GOSSIP_BATCH_BYTES => {
+                bytes += tx.len();
+                last.push(tx);
+            }
+            _ => {
+                bytes = tx.len();
+                out.push(vec![tx]);
+            }
+        }
+    }
+    out
+}
+
 /// Batches admitted transactions and sends each batch to every peer once.
 ///
 /// Nagle-style: a transaction that arrives when no batch went out in the
@@ -471,7 +496,9 @@ async fn gossip(mut rx: mpsc::Receiver<Bytes>, net: NetworkHandle, mut shutdown:
                 _ = &mut deadline => break,
             }
         }
-        net.broadcast(&NetMsg::Txs(batch));
+        for msg in by_bytes(batch) {
+            net.broadcast(&NetMsg::Txs(msg));
+        }
         last_sent = Some(tokio::time::Instant::now());
     }
 }
@@ -524,5 +551,34 @@ async fn watch_peers(net: NetworkHandle, metrics: Arc<Metrics>, mut shutdown: wa
             _ = tick.tick() => { metrics.peers.set(net.stats().peers.read().len() as i64); }
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages stay under the byte bound (a peer refuses a larger frame);
+    /// a transaction larger than the bound travels alone; nothing is lost
+    /// or reordered.
+    #[test]
+    fn gossip_messages_are_bounded_in_bytes() {
+        let tx = |n: usize, b: u8| Bytes::from(vec![b; n]);
+        let txs = vec![
+            tx(GOSSIP_BATCH_BYTES / 2, 0),
+            tx(GOSSIP_BATCH_BYTES / 2, 1),
+            tx(1, 2),
+            tx(GOSSIP_BATCH_BYTES * 2, 3),
+            tx(10, 4),
+        ];
+        let msgs = by_bytes(txs.clone());
+        let sizes: Vec<usize> = msgs.iter().map(|m| m.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 1, 1]);
+        for m in &msgs {
+            let bytes: usize = m.iter().map(|t| t.len()).sum();
+            assert!(m.len() == 1 || bytes <= GOSSIP_BATCH_BYTES);
+        }
+        assert_eq!(msgs.concat(), txs);
+        assert!(by_bytes(Vec::new()).is_empty());
     }
 }

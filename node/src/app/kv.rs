@@ -272,6 +272,38 @@ impl KvApp {
             .collect()
     }
 
+    /// Verifies the signatures of `txs` this node has not checked yet in
+    /// batches of [`VERIFY_BATCH`] and remembers the valid ones, so that
+    /// executing them finds them checked. A Raft follower never admitted the
+    /// transactions the other members passed to the leader: without this
+    /// its committer would verify them one by one, at about twice the cost
+    /// per signature. A batch that fails is left to the one-by-one check,
+    /// which refuses exactly the bad ones.
+    fn cache_valid_signatures(&self, txs: &[Tx]) {
+        let mut unchecked: Vec<(SignedTx, Vec<u8>, Hash)> = Vec::new();
+        for bytes in txs {
+            let hash = Hash::digest(bytes);
+            if self.verified.contains(&hash) {
+                continue;
+            }
+            if let Ok(stx) = self.check_unsigned(bytes) {
+                let msg = stx.signing_message();
+                unchecked.push((stx, msg, hash));
+            }
+        }
+        for chunk in unchecked.chunks(VERIFY_BATCH) {
+            let items: Vec<SignedMessage<'_>> = chunk
+                .iter()
+                .map(|(stx, msg, _)| SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
+                .collect();
+            if verify_batch(&items).is_ok() {
+                for (_, _, hash) in chunk {
+                    self.verified.insert(*hash);
+                }
+            }
+        }
+    }
+
     fn check_fields(&self, stx: &SignedTx) -> Result<(), Rejection> {
         if stx.tx.chain_id != self.chain_id {
             return Err(Rejection::WrongChain { got: stx.tx.chain_id.clone(), want: self.chain_id.clone() });
@@ -402,6 +434,7 @@ impl StateMachine for KvApp {
     }
 
     fn execute(&self, state: &dyn StateView, prev_app_hash: &Hash, block: &Block) -> Execution {
+        self.cache_valid_signatures(&block.txs);
         let mut ov = Overlay { base: state, writes: BTreeMap::new() };
         let outcomes = block.txs.iter().map(|t| self.apply(&mut ov, block.height(), t)).collect();
         let mut exec = Execution { writes: ov.writes, outcomes, app_hash: Hash::ZERO };
@@ -641,6 +674,26 @@ mod tests {
                 .check_tx(&state, &tx(&r1, 1, Op::Evidence(Box::new(double_vote(&culprit, 7)))))
                 .is_err()
         );
+    }
+
+    /// Executing transactions this node never checked verifies their
+    /// signatures together and remembers them; a bad one in the batch is
+    /// still refused alone, and the others apply.
+    #[test]
+    fn execution_checks_unseen_signatures_together_and_refuses_only_the_bad_one() {
+        let a = key(1);
+        let good: Vec<Tx> = (0..3).map(|n| put(&a, n, "k", "v")).collect();
+        let first = app();
+        let exec = first.execute(&BTreeMap::new(), &Hash::ZERO, &block(good.clone()));
+        assert!(exec.outcomes.iter().all(|o| o.code == codes::OK));
+        assert!(good.iter().all(|t| first.verified.contains(&Hash::digest(t))), "remembered");
+
+        let mut forged = SignedTx::decode(&put(&a, 1, "k", "w")).unwrap();
+        forged.signature.0[0] ^= 1;
+        let txs = vec![good[0].clone(), forged.encode().into(), good[1].clone()];
+        let exec = app().execute(&BTreeMap::new(), &Hash::ZERO, &block(txs));
+        let codes: Vec<u32> = exec.outcomes.iter().map(|o| o.code).collect();
+        assert_eq!(codes, vec![codes::OK, Rejection::BadSignature.code(), codes::OK]);
     }
 
     /// A replayed transaction (same nonce again) fails and changes nothing.
