@@ -434,9 +434,11 @@ pub const GOSSIP_BATCH_INTERVAL: Duration = Duration::from_millis(20);
 /// Most transactions in one gossip batch.
 pub const GOSSIP_BATCH_TXS: usize = 4096;
 
-/// Most transaction bytes in one gossip message: well under the smallest
-/// message a peer accepts (`block_max_bytes` + 1 MiB), whatever the size of
-/// the transactions.
+/// Most transaction bytes in one gossip message, under the largest message
+/// a peer accepts (`block_max_bytes` + 1 MiB) for any usual block size. The
+/// bound counts transaction bytes, not their encoding's length prefixes (a
+/// few bytes each), so a genesis with a tiny `block_max_bytes` could still
+/// see a full batch refused.
 pub const GOSSIP_BATCH_BYTES: usize = 1 << 20;
 
 /// Splits `txs` into messages of at most [`GOSSIP_BATCH_BYTES`] of

@@ -277,8 +277,15 @@ impl KvApp {
     /// executing them finds them checked. A Raft follower never admitted the
     /// transactions the other members passed to the leader: without this
     /// its committer would verify them one by one, at about twice the cost
-    /// per signature. A batch that fails is left to the one-by-one check,
-    /// which refuses exactly the bad ones.
+    /// per signature. A batch that fails is left to the one-by-one check.
+    ///
+    /// Known hazard (shared with admission and `verify_payload`, which also
+    /// cache batch verdicts): ed25519-dalek's batch check can accept a
+    /// signature with a small-order component that its single check refuses,
+    /// and which batch a transaction lands in differs between nodes, so a
+    /// crafted transaction could apply on one node and fail on another.
+    /// Batch and single checks must be made to agree (reject small-order
+    /// points before batching, `verify_strict` alone).
     fn cache_valid_signatures(&self, txs: &[Tx]) {
         let mut unchecked: Vec<(SignedTx, Vec<u8>, Hash)> = Vec::new();
         for bytes in txs {
