@@ -272,45 +272,6 @@ impl KvApp {
             .collect()
     }
 
-    /// Verifies the signatures of `txs` this node has not checked yet in
-    /// batches of [`VERIFY_BATCH`] and remembers the valid ones, so that
-    /// executing them finds them checked. A Raft follower never admitted the
-    /// transactions the other members passed to the leader: without this
-    /// its committer would verify them one by one, at about twice the cost
-    /// per signature. A batch that fails is left to the one-by-one check.
-    ///
-    /// Known hazard (shared with admission and `verify_payload`, which also
-    /// cache batch verdicts): ed25519-dalek's batch check can accept a
-    /// signature with a small-order component that its single check refuses,
-    /// and which batch a transaction lands in differs between nodes, so a
-    /// crafted transaction could apply on one node and fail on another.
-    /// Batch and single checks must be made to agree (reject small-order
-    /// points before batching, `verify_strict` alone).
-    fn cache_valid_signatures(&self, txs: &[Tx]) {
-        let mut unchecked: Vec<(SignedTx, Vec<u8>, Hash)> = Vec::new();
-        for bytes in txs {
-            let hash = Hash::digest(bytes);
-            if self.verified.contains(&hash) {
-                continue;
-            }
-            if let Ok(stx) = self.check_unsigned(bytes) {
-                let msg = stx.signing_message();
-                unchecked.push((stx, msg, hash));
-            }
-        }
-        for chunk in unchecked.chunks(VERIFY_BATCH) {
-            let items: Vec<SignedMessage<'_>> = chunk
-                .iter()
-                .map(|(stx, msg, _)| SignedMessage { message: msg, signature: &stx.signature, signer: &stx.tx.sender })
-                .collect();
-            if verify_batch(&items).is_ok() {
-                for (_, _, hash) in chunk {
-                    self.verified.insert(*hash);
-                }
-            }
-        }
-    }
-
     fn check_fields(&self, stx: &SignedTx) -> Result<(), Rejection> {
         if stx.tx.chain_id != self.chain_id {
             return Err(Rejection::WrongChain { got: stx.tx.chain_id.clone(), want: self.chain_id.clone() });
@@ -404,6 +365,14 @@ impl KvApp {
 impl PayloadVerifier for KvApp {
     /// Every transaction decodes, fits, names this chain and is signed by
     /// its sender. Uncached signatures are batch-verified.
+    ///
+    /// Known hazard (shared with admission, which also caches batch
+    /// verdicts): ed25519-dalek's batch check can accept a signature with a
+    /// small-order component that its single check refuses, and which batch
+    /// a transaction lands in differs between nodes, so a crafted
+    /// transaction could apply on one node and fail on another. Batch and
+    /// single checks must be made to agree (reject small-order points
+    /// before batching, `verify_strict` alone).
     fn verify_payload(&self, txs: &[Tx]) -> Result<(), String> {
         let mut pending: Vec<(usize, SignedTx, Vec<u8>, Hash)> = Vec::new();
         for (i, bytes) in txs.iter().enumerate() {
@@ -441,7 +410,6 @@ impl StateMachine for KvApp {
     }
 
     fn execute(&self, state: &dyn StateView, prev_app_hash: &Hash, block: &Block) -> Execution {
-        self.cache_valid_signatures(&block.txs);
         let mut ov = Overlay { base: state, writes: BTreeMap::new() };
         let outcomes = block.txs.iter().map(|t| self.apply(&mut ov, block.height(), t)).collect();
         let mut exec = Execution { writes: ov.writes, outcomes, app_hash: Hash::ZERO };
@@ -683,11 +651,11 @@ mod tests {
         );
     }
 
-    /// Executing transactions this node never checked verifies their
-    /// signatures together and remembers them; a bad one in the batch is
-    /// still refused alone, and the others apply.
+    /// Executing transactions this node never checked verifies and
+    /// remembers their signatures; a forged one is refused alone, and the
+    /// others apply.
     #[test]
-    fn execution_checks_unseen_signatures_together_and_refuses_only_the_bad_one() {
+    fn execution_checks_unseen_signatures_and_refuses_only_the_bad_one() {
         let a = key(1);
         let good: Vec<Tx> = (0..3).map(|n| put(&a, n, "k", "v")).collect();
         let first = app();
