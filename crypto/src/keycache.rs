@@ -28,8 +28,8 @@ fn cache() -> &'static Mutex<Generations> {
 pub enum KeyFault {
     /// The bytes are not the encoding of a curve point.
     NotOnCurve,
-    /// The point has small order: it would let one signature pass for many
-    /// messages, and batch and single verification could disagree on it.
+    /// The point has small order: under the cofactored rule one signature
+    /// would pass for every message.
     Weak,
 }
 

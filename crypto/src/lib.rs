@@ -10,8 +10,10 @@
 //!   signature made on one chain never verifies on another.
 //! - [`codec::decode`] accepts exactly what [`codec::encode`] produces: no
 //!   trailing bytes, no oversized length prefixes.
-//! - Weak (small-order) public keys are refused when parsed, so batch and
-//!   single verification agree on every key we accept.
+//! - A signature gets the same verdict alone and in any batch: both apply
+//!   the cofactored ed25519 equation (ZIP 215 rules), and weak (small-order)
+//!   public keys are refused when parsed. Replicas that batch differently
+//!   therefore never disagree on a transaction.
 //!
 //! This crate depends on no other member of the workspace and does no I/O
 //! except in [`keyfile`].
@@ -22,6 +24,7 @@ mod keycache;
 pub mod keyfile;
 mod keys;
 mod merkle;
+mod rule;
 
 pub use hash::{Hash, Hasher};
 pub use keys::{

