@@ -434,26 +434,32 @@ pub const GOSSIP_BATCH_INTERVAL: Duration = Duration::from_millis(20);
 /// Most transactions in one gossip batch.
 pub const GOSSIP_BATCH_TXS: usize = 4096;
 
-/// Most transaction bytes in one gossip message, under the largest message
-/// a peer accepts (`block_max_bytes` + 1 MiB) for any usual block size. The
-/// bound counts transaction bytes, not their encoding's length prefixes (a
-/// few bytes each), so a genesis with a tiny `block_max_bytes` could still
-/// see a full batch refused.
+/// Largest encoded gossip message of more than one transaction: under the
+/// largest message a peer accepts (`block_max_bytes` + 1 MiB) whatever the
+/// genesis says. A transaction alone always fits (it is at most
+/// `tx_max_bytes`, hence at most `block_max_bytes`).
 pub const GOSSIP_BATCH_BYTES: usize = 1 << 20;
 
-/// Splits `txs` into messages of at most [`GOSSIP_BATCH_BYTES`] of
-/// transactions each (a larger transaction travels alone).
+/// Room for the message's own framing (variant tag, list length).
+const GOSSIP_ENVELOPE_BYTES: usize = 32;
+/// Most bytes the encoding adds to one transaction (a varint length).
+const TX_PREFIX_BYTES: usize = 9;
+
+/// Splits `txs` into messages whose encoding is at most
+/// [`GOSSIP_BATCH_BYTES`] (a larger transaction travels alone).
 fn by_bytes(txs: Vec<Bytes>) -> Vec<Vec<Bytes>> {
+    let budget = GOSSIP_BATCH_BYTES - GOSSIP_ENVELOPE_BYTES;
     let mut out: Vec<Vec<Bytes>> = Vec::new();
     let mut bytes = 0;
     for tx in txs {
+        let cost = tx.len() + TX_PREFIX_BYTES;
         match out.last_mut() {
-            Some(last) if bytes + tx.len() <= GOSSIP_BATCH_BYTES => {
-                bytes += tx.len();
+            Some(last) if bytes + cost <= budget => {
+                bytes += cost;
                 last.push(tx);
             }
             _ => {
-                bytes = tx.len();
+                bytes = cost;
                 out.push(vec![tx]);
             }
         }
@@ -560,26 +566,24 @@ async fn watch_peers(net: NetworkHandle, metrics: Arc<Metrics>, mut shutdown: wa
 mod tests {
     use super::*;
 
-    /// Messages stay under the byte bound (a peer refuses a larger frame);
-    /// a transaction larger than the bound travels alone; nothing is lost
-    /// or reordered.
+    /// Encoded messages stay under the byte bound (a peer refuses a larger
+    /// frame), length prefixes included; a transaction larger than the
+    /// bound travels alone; nothing is lost or reordered.
     #[test]
     fn gossip_messages_are_bounded_in_bytes() {
         let tx = |n: usize, b: u8| Bytes::from(vec![b; n]);
-        let txs = vec![
-            tx(GOSSIP_BATCH_BYTES / 2, 0),
-            tx(GOSSIP_BATCH_BYTES / 2, 1),
-            tx(1, 2),
-            tx(GOSSIP_BATCH_BYTES * 2, 3),
-            tx(10, 4),
-        ];
+        let half = GOSSIP_BATCH_BYTES / 2;
+        let mut txs = vec![tx(half - 100, 0), tx(half - 100, 1), tx(1, 2), tx(GOSSIP_BATCH_BYTES * 2, 3), tx(10, 4)];
+        // Many small transactions whose prefixes alone pass the bound's slack.
+        txs.extend((0..6000).map(|i| tx(251, i as u8)));
         let msgs = by_bytes(txs.clone());
-        let sizes: Vec<usize> = msgs.iter().map(|m| m.len()).collect();
-        assert_eq!(sizes, vec![2, 1, 1, 1]);
+        assert_eq!(msgs[0].len(), 3);
+        assert_eq!(msgs[1], vec![tx(GOSSIP_BATCH_BYTES * 2, 3)], "the large transaction travels alone");
         for m in &msgs {
-            let bytes: usize = m.iter().map(|t| t.len()).sum();
-            assert!(m.len() == 1 || bytes <= GOSSIP_BATCH_BYTES);
+            let encoded = NetMsg::Txs(m.clone()).encode().len();
+            assert!(m.len() == 1 || encoded <= GOSSIP_BATCH_BYTES, "{} txs encode to {encoded} bytes", m.len());
         }
+        assert_eq!(msgs.len(), 4, "the small transactions need two messages");
         assert_eq!(msgs.concat(), txs);
         assert!(by_bytes(Vec::new()).is_empty());
     }
