@@ -129,8 +129,13 @@ pub use sled_store::SledStore;
 /// the transaction index is kept as sorted runs (`tx_index`, `tx_runs`) and
 /// results per block (`results`) instead of one `txs` entry per transaction;
 /// 5, block bodies and results larger than 6 KiB live in the block file
-/// ([`block_file`]); `blocks` and `results` hold [`block_file::Stored`].
-pub const SCHEMA_VERSION: u32 = 5;
+/// ([`block_file`]); `blocks` and `results` hold [`block_file::Stored`];
+/// 6, no layout change, but the `noop` application's app hash chains the
+/// block's payload root instead of every payload's hash, so a `noop` chain
+/// written before could not be replayed (a store of 5 is refused with a
+/// message naming both versions rather than halting on an app hash
+/// mismatch; start such a node from a fresh data dir).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// What one committed block changes, written atomically by
 /// [`ChainStore::commit`].
