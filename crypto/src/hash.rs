@@ -5,6 +5,19 @@ use sha2::Digest as _;
 use std::fmt;
 use std::str::FromStr;
 
+/// Builds the hasher of maps and sets keyed by digests ([`DigestMap`],
+/// [`DigestSet`]): foldhash with a per-process random seed. A digest is
+/// already uniform, so the map needs only a few cheap mixing steps, not
+/// SipHash (the standard library's default, several times slower per
+/// lookup, which showed as about 3 % of a loaded validator's CPU in the
+/// mempool); the seed keeps senders who grind transaction digests from
+/// choosing which buckets they land in.
+pub type DigestHasher = foldhash::fast::RandomState;
+/// A hash map keyed by digests. Make one with `DigestMap::default()`.
+pub type DigestMap<V> = std::collections::HashMap<Hash, V, DigestHasher>;
+/// A hash set of digests. Make one with `DigestSet::default()`.
+pub type DigestSet = std::collections::HashSet<Hash, DigestHasher>;
+
 /// A SHA-256 digest. Shown and parsed as 64 lowercase hex characters;
 /// encoded canonically as 32 raw bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

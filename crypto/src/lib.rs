@@ -26,7 +26,7 @@ mod keys;
 mod merkle;
 mod rule;
 
-pub use hash::{Hash, Hasher};
+pub use hash::{DigestHasher, DigestMap, DigestSet, Hash, Hasher};
 pub use keys::{
     CryptoError, Domain, Keypair, PreparedKey, PublicKey, Signature, SignedMessage, signing_message, verify_batch,
     verify_batch_prepared,

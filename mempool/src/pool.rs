@@ -26,9 +26,10 @@
 use crate::senders::{RecentHashes, RecentNonces, SenderQueue};
 use crate::{Rejection, Sender, TxInfo};
 use bytes::Bytes;
-use phalanx_crypto::Hash;
+use phalanx_crypto::{DigestHasher, DigestMap, Hash};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// The bounds of a mempool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +71,8 @@ struct Budget {
 /// The single-threaded mempool core; see the module doc for its invariants.
 pub struct Mempool {
     cfg: MempoolConfig,
-    entries: HashMap<Hash, Entry>,
-    senders: HashMap<Sender, SenderQueue>,
+    entries: DigestMap<Entry>,
+    senders: HashMap<Sender, SenderQueue, DigestHasher>,
     /// Each queued sender keyed by the arrival of its oldest pending entry.
     by_arrival: BTreeMap<u64, Sender>,
     recent: RecentNonces,
@@ -98,8 +99,8 @@ impl Mempool {
     pub fn new(cfg: MempoolConfig) -> Mempool {
         Mempool {
             cfg,
-            entries: HashMap::new(),
-            senders: HashMap::new(),
+            entries: DigestMap::default(),
+            senders: HashMap::default(),
             by_arrival: BTreeMap::new(),
             recent: RecentNonces::new(cfg.max_txs),
             committed: RecentHashes::new(cfg.max_txs),
@@ -285,11 +286,11 @@ impl Mempool {
     /// (later senders may still fit). A transaction in `exclude` (already in
     /// an uncommitted block) is not returned but counts as consumed, so the
     /// sender's next nonce may follow it.
-    pub fn reap(
+    pub fn reap<S: BuildHasher>(
         &self,
         max_bytes: usize,
         max_txs: usize,
-        exclude: &HashSet<Hash>,
+        exclude: &HashSet<Hash, S>,
         in_flight: &HashMap<Sender, u64>,
     ) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(max_txs.min(self.entries.len()));
@@ -306,11 +307,11 @@ impl Mempool {
     }
 
     /// Appends one sender's consecutive run of transactions from `cursor`.
-    fn reap_sender(
+    fn reap_sender<S: BuildHasher>(
         &self,
         queue: &SenderQueue,
         mut cursor: u64,
-        exclude: &HashSet<Hash>,
+        exclude: &HashSet<Hash, S>,
         budget: &mut Budget,
         out: &mut Vec<Bytes>,
     ) {

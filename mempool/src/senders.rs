@@ -8,8 +8,8 @@
 //!   names each of them exactly once; [`RecentHashes`] likewise for hashes.
 
 use crate::Sender;
-use phalanx_crypto::Hash;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use phalanx_crypto::{DigestHasher, DigestSet, Hash};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// The pending transactions of one sender.
 #[derive(Debug)]
@@ -41,14 +41,14 @@ impl SenderQueue {
 /// after its sender's queue emptied.
 #[derive(Debug)]
 pub(crate) struct RecentNonces {
-    next: HashMap<Sender, u64>,
+    next: HashMap<Sender, u64, DigestHasher>,
     order: VecDeque<Sender>,
     cap: usize,
 }
 
 impl RecentNonces {
     pub(crate) fn new(cap: usize) -> RecentNonces {
-        RecentNonces { next: HashMap::new(), order: VecDeque::new(), cap }
+        RecentNonces { next: HashMap::default(), order: VecDeque::new(), cap }
     }
 
     pub(crate) fn get(&self, sender: &Sender) -> Option<u64> {
@@ -95,14 +95,14 @@ impl RecentNonces {
 /// second time.
 #[derive(Debug)]
 pub(crate) struct RecentHashes {
-    set: HashSet<Hash>,
+    set: DigestSet,
     order: VecDeque<Hash>,
     cap: usize,
 }
 
 impl RecentHashes {
     pub(crate) fn new(cap: usize) -> RecentHashes {
-        RecentHashes { set: HashSet::new(), order: VecDeque::new(), cap }
+        RecentHashes { set: DigestSet::default(), order: VecDeque::new(), cap }
     }
 
     pub(crate) fn contains(&self, hash: &Hash) -> bool {

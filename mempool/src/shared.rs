@@ -14,6 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use phalanx_crypto::Hash;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -107,11 +108,11 @@ impl SharedMempool {
     }
 
     /// See [`Mempool::reap`].
-    pub fn reap(
+    pub fn reap<S: BuildHasher>(
         &self,
         max_bytes: usize,
         max_txs: usize,
-        exclude: &HashSet<Hash>,
+        exclude: &HashSet<Hash, S>,
         in_flight: &HashMap<Sender, u64>,
     ) -> Vec<Bytes> {
         self.pool.lock().reap(max_bytes, max_txs, exclude, in_flight)

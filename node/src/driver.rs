@@ -33,7 +33,7 @@ use phalanx_consensus::engine::{Action, ConsensusMsg, Engine, EngineStatus, HotS
 use phalanx_consensus::types::{Block, BlockId, Height, Millis, Tx, ValidatorId};
 use phalanx_crypto::Hash;
 use phalanx_mempool::{Sender as TxSender, SharedMempool};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, error, warn};
@@ -413,7 +413,7 @@ impl Driver {
     /// a transaction commits twice.
     fn reap(&self, st: &State, max_bytes: usize, max_txs: usize, exclude: &[BlockId]) -> Vec<Tx> {
         let committed = self.engine.status().committed_height;
-        let mut hashes = HashSet::new();
+        let mut hashes = phalanx_crypto::DigestSet::default();
         let mut in_flight: HashMap<TxSender, u64> = HashMap::new();
         let unexecuted = st.pending.values().filter(|p| p.height <= committed);
         for p in exclude.iter().filter_map(|id| st.pending.get(id)).chain(unexecuted) {

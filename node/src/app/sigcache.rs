@@ -8,17 +8,16 @@
 //! a bad signature pass.
 
 use parking_lot::Mutex;
-use phalanx_crypto::Hash;
-use std::collections::HashSet;
+use phalanx_crypto::{DigestSet, Hash};
 
 pub struct SigCache {
     capacity: usize,
-    gens: Mutex<(HashSet<Hash>, HashSet<Hash>)>,
+    gens: Mutex<(DigestSet, DigestSet)>,
 }
 
 impl SigCache {
     pub fn new(capacity: usize) -> SigCache {
-        SigCache { capacity: capacity.max(1), gens: Mutex::new((HashSet::new(), HashSet::new())) }
+        SigCache { capacity: capacity.max(1), gens: Mutex::new((DigestSet::default(), DigestSet::default())) }
     }
 
     pub fn contains(&self, h: &Hash) -> bool {
