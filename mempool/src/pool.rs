@@ -286,12 +286,12 @@ impl Mempool {
     /// (later senders may still fit). A transaction in `exclude` (already in
     /// an uncommitted block) is not returned but counts as consumed, so the
     /// sender's next nonce may follow it.
-    pub fn reap<S: BuildHasher>(
+    pub fn reap<S: BuildHasher, T: BuildHasher>(
         &self,
         max_bytes: usize,
         max_txs: usize,
         exclude: &HashSet<Hash, S>,
-        in_flight: &HashMap<Sender, u64>,
+        in_flight: &HashMap<Sender, u64, T>,
     ) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(max_txs.min(self.entries.len()));
         let mut budget = Budget { bytes_left: max_bytes, txs_left: max_txs };

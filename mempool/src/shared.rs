@@ -108,12 +108,12 @@ impl SharedMempool {
     }
 
     /// See [`Mempool::reap`].
-    pub fn reap<S: BuildHasher>(
+    pub fn reap<S: BuildHasher, T: BuildHasher>(
         &self,
         max_bytes: usize,
         max_txs: usize,
         exclude: &HashSet<Hash, S>,
-        in_flight: &HashMap<Sender, u64>,
+        in_flight: &HashMap<Sender, u64, T>,
     ) -> Vec<Bytes> {
         self.pool.lock().reap(max_bytes, max_txs, exclude, in_flight)
     }

@@ -31,7 +31,7 @@ use libp2p::PeerId;
 use parking_lot::RwLock;
 use phalanx_consensus::engine::{Action, ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, TimerId};
 use phalanx_consensus::types::{Block, BlockId, Height, Millis, Tx, ValidatorId};
-use phalanx_crypto::Hash;
+use phalanx_crypto::{DigestHasher, DigestSet, Hash};
 use phalanx_mempool::{Sender as TxSender, SharedMempool};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -413,8 +413,8 @@ impl Driver {
     /// a transaction commits twice.
     fn reap(&self, st: &State, max_bytes: usize, max_txs: usize, exclude: &[BlockId]) -> Vec<Tx> {
         let committed = self.engine.status().committed_height;
-        let mut hashes = phalanx_crypto::DigestSet::default();
-        let mut in_flight: HashMap<TxSender, u64> = HashMap::new();
+        let mut hashes = DigestSet::default();
+        let mut in_flight: HashMap<TxSender, u64, DigestHasher> = HashMap::default();
         let unexecuted = st.pending.values().filter(|p| p.height <= committed);
         for p in exclude.iter().filter_map(|id| st.pending.get(id)).chain(unexecuted) {
             hashes.extend(p.tx_hashes.iter().copied());
@@ -428,7 +428,7 @@ impl Driver {
 }
 
 fn pending_of(app: &dyn Application, b: &Block) -> PendingBlock {
-    let mut next: HashMap<TxSender, u64> = HashMap::new();
+    let mut next: HashMap<TxSender, u64, DigestHasher> = HashMap::default();
     for t in &b.txs {
         if let Some((s, n)) = app.sender_and_nonce(t) {
             let e = next.entry(s).or_insert(0);

@@ -153,7 +153,10 @@ mod tests {
         assert!(matches!(app.check_tx(&state, b"abcde"), Err(Rejection::TooLarge { .. })));
         assert!(matches!(app.check_tx(&state, b""), Err(Rejection::Malformed(_))));
         assert!(app.verify_payload(&[Tx::from_static(b"abcde")]).unwrap_err().contains("transaction 0"));
-        assert_eq!(pool.reap(100, 10, &phalanx_crypto::DigestSet::default(), &Default::default()).len(), 2);
+        assert_eq!(
+            pool.reap(100, 10, &phalanx_crypto::DigestSet::default(), &std::collections::HashMap::new()).len(),
+            2
+        );
     }
 
     /// The batch check answers as the single one, taking each payload's
