@@ -359,7 +359,7 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
     wait_committed(&c, &[0], &[tx_hash(&second)]).await;
     let not_base64 = c.call(0, "broadcast_txs", json!({ "txs": [b64(&good), "%%%"] })).await;
     match not_base64 {
-        Err(RpcError::Rpc { code, message }) => {
+        Err(RpcError::Rpc { code, message, .. }) => {
             assert_eq!(code, -32602);
             assert!(message.contains("txs[1]: not valid base64"), "{message}");
         }
@@ -387,7 +387,7 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
     }
     // HotStuff mode does not offer linearizable reads: refused, naming why.
     match c.call(0, "query", json!({ "key": "evil", "consistency": "linearizable" })).await {
-        Err(RpcError::Rpc { code, message }) => {
+        Err(RpcError::Rpc { code, message, .. }) => {
             assert_eq!(code, -32602);
             assert!(message.contains("raft mode only"), "{message}");
         }
@@ -398,7 +398,7 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
     // Nor membership changes: a HotStuff validator set is fixed in genesis.
     let promote = json!({ "validator_key": key.public().to_hex() });
     match c.call(0, "admin_promote", promote).await {
-        Err(RpcError::Rpc { code, message }) => {
+        Err(RpcError::Rpc { code, message, .. }) => {
             assert_eq!(code, 2004);
             assert!(message.contains("raft mode only"), "{message}");
         }
@@ -916,7 +916,7 @@ async fn equivocating_validator_is_recorded_as_evidence_on_every_honest_node() {
         assert!(s["evidence"]["by_culprit"][culprit].as_u64() >= Some(1), "status counts it: {s}");
     }
     match c.call(0, "evidence", json!({ "limit": 0 })).await {
-        Err(RpcError::Rpc { code: -32602, message }) => assert!(message.contains("limit 0"), "{message}"),
+        Err(RpcError::Rpc { code: -32602, message, .. }) => assert!(message.contains("limit 0"), "{message}"),
         other => panic!("a zero limit is refused, got {other:?}"),
     }
     let before = c.height(0).await.unwrap();

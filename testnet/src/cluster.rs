@@ -48,7 +48,12 @@ pub struct Cluster {
 #[derive(Debug)]
 pub enum RpcError {
     /// The node answered with an error object.
-    Rpc { code: i32, message: String },
+    Rpc {
+        code: i32,
+        message: String,
+        /// The error object's `data`, if it carried any.
+        data: Option<Value>,
+    },
     /// The node could not be reached.
     Transport(String),
 }
@@ -56,7 +61,7 @@ pub enum RpcError {
 impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RpcError::Rpc { code, message } => write!(f, "{message} (code {code})"),
+            RpcError::Rpc { code, message, .. } => write!(f, "{message} (code {code})"),
             RpcError::Transport(t) => write!(f, "transport: {t}"),
         }
     }
@@ -82,7 +87,11 @@ pub async fn call_with_timeout(rpc: &str, method: &str, params: Value, timeout: 
         }
     }
     client.request::<Value, _>(method, p).await.map_err(|e| match e {
-        ClientError::Call(o) => RpcError::Rpc { code: o.code(), message: o.message().to_owned() },
+        ClientError::Call(o) => RpcError::Rpc {
+            code: o.code(),
+            message: o.message().to_owned(),
+            data: o.data().and_then(|d| serde_json::from_str(d.get()).ok()),
+        },
         other => {
             // The whole chain of causes: "client error (SendRequest)" alone
             // does not say whether the connection was refused or reset.

@@ -507,12 +507,10 @@ impl RpcContext {
         let p: HashParam = parse(params, r#"{"hash": "<64 hex>"}"#)?;
         let hash = parse_hash(&p.hash)?;
         let Some(rec) = self.store.tx(&hash).map_err(unavailable)? else {
-            let why = if self.mempool.contains(&hash) {
-                "is in the mempool, not yet committed"
-            } else {
-                "is not committed here"
-            };
-            return Err(error(codes::NOT_FOUND, format!("transaction {hash} {why}"), None));
+            let in_mempool = self.mempool.contains(&hash);
+            let why = if in_mempool { "is in the mempool, not yet committed" } else { "is not committed here" };
+            let data = json!({ "in_mempool": in_mempool });
+            return Err(error(codes::NOT_FOUND, format!("transaction {hash} {why}"), Some(data)));
         };
         let block = self.store.block_at(rec.height).map_err(unavailable)?;
         let bytes = block.as_ref().and_then(|b| b.txs.get(rec.index as usize)).cloned().unwrap_or_default();

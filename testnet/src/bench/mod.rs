@@ -433,6 +433,9 @@ struct Measured {
     closed: Vec<(usize, u64, Option<u64>)>,
     /// Closed loop: clients that used up their transactions early.
     exhausted: u64,
+    /// Accepted transactions not seen committed when the drain ended that a
+    /// live node still held in its mempool, or had committed, when asked.
+    pending: std::collections::HashSet<usize>,
     /// Closed loop: `kv` clients stopped by a refused or unanswered
     /// transaction.
     stuck: u64,
@@ -522,6 +525,8 @@ async fn measure(
     }
     cfg.say("draining");
     drain(tr, cfg.drain).await;
+    let killed = kill.as_ref().and_then(|(k, _, _)| k.node);
+    let pending = still_pending(target, wl, tr, killed).await;
     let _ = stop_tx.send(true);
     let mut stream_stats = Vec::new();
     for f in followers {
@@ -534,7 +539,7 @@ async fn measure(
         k.resumed_after_ms = resumed_us.saturating_sub(kill_us) as f64 / 1000.0;
         (k, kill_us)
     });
-    Measured { start, end, kill, lag_us, sent_in_window, streams: stream_stats, closed, exhausted, stuck }
+    Measured { start, end, kill, lag_us, sent_in_window, streams: stream_stats, closed, exhausted, stuck, pending }
 }
 
 /// Kills the leader `at` into the window. Returns what happened, when (µs
@@ -560,6 +565,52 @@ async fn kill_leader_at(
             (k, kill_us, None)
         }
     }
+}
+
+/// Most transactions [`still_pending`] asks about.
+const PENDING_CHECKS: usize = 20_000;
+
+/// Of the accepted transactions not seen committed, those that a live node
+/// still holds in its mempool (or has committed since) when asked after the
+/// drain: they were not lost, the drain was too short for them. Asks the
+/// `tx` method of each live node in turn, about at most [`PENDING_CHECKS`]
+/// transactions; the rest stay unconfirmed and count as lost.
+async fn still_pending(
+    target: &Target,
+    wl: &Workload,
+    tr: &Tracker,
+    killed: Option<usize>,
+) -> std::collections::HashSet<usize> {
+    use futures::StreamExt as _;
+    let candidates: Vec<usize> = (0..tr.len())
+        .filter(|&i| {
+            let (admission, node) = tr.admission(i);
+            admission == track::Admission::Accepted && tr.committed_at(i).is_none() && Some(node) != killed
+        })
+        .take(PENDING_CHECKS)
+        .collect();
+    let live: Vec<&String> =
+        target.rpcs.iter().enumerate().filter(|(n, _)| Some(*n) != killed).map(|(_, r)| r).collect();
+    futures::stream::iter(candidates)
+        .map(|i| {
+            let (hash, live) = (wl.hash_hex(i), &live);
+            async move {
+                for rpc in live {
+                    match call(rpc, "tx", serde_json::json!({ "hash": hash })).await {
+                        Ok(_) => return Some(i),
+                        Err(crate::cluster::RpcError::Rpc { data: Some(d), .. }) if d["in_mempool"] == true => {
+                            return Some(i);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                None
+            }
+        })
+        .buffer_unordered(16)
+        .filter_map(|found| async move { found })
+        .collect()
+        .await
 }
 
 /// Waits until every accepted transaction has committed, at most `limit`.
@@ -627,7 +678,7 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
         per_second,
         accepted: tr.accepted.load(Ordering::Relaxed),
         submit_errors: tr.errors.lock().expect("errors lock").clone(),
-        outcomes: Outcomes::classify(wl, tr, killed),
+        outcomes: Outcomes::classify(wl, tr, killed, &m.pending),
         duplicates: tr.duplicates.load(Ordering::Relaxed),
         duplicate_examples: tr.duplicate_examples.lock().expect("duplicates lock").clone(),
         height_mismatches: tr.height_mismatches.load(Ordering::Relaxed),

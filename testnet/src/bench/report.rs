@@ -5,7 +5,7 @@ use super::commits::StreamStats;
 use super::track::{Admission, Duplicate, Tracker};
 use super::workload::Workload;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 /// Latency (or send lag) percentiles, in milliseconds.
@@ -45,8 +45,13 @@ impl Percentiles {
 /// (warm-up included), once the drain is over.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Outcomes {
-    /// Accepted by a node that stayed up, and not committed: a loss.
+    /// Accepted by a node that stayed up, not committed, and in no live
+    /// node's mempool when the drain ended: a loss.
     pub lost: u64,
+    /// Accepted, not committed when the drain ended, but still in a live
+    /// node's mempool (or committed just after): the drain was too short
+    /// for it, which is not a loss. A longer `--drain` lets it commit.
+    pub pending: u64,
     /// Accepted by the node the benchmark killed, and not committed: its
     /// mempool died with it (the mempool is not replicated before a block
     /// carries a transaction).
@@ -68,7 +73,8 @@ impl Outcomes {
     /// account's transactions are walked in nonce order: the first
     /// uncommitted one is classified by its admission, the later ones are
     /// stranded.
-    pub fn classify(wl: &Workload, tr: &Tracker, killed: Option<usize>) -> Outcomes {
+    /// `pending`: the transactions found still pending after the drain.
+    pub fn classify(wl: &Workload, tr: &Tracker, killed: Option<usize>, pending: &HashSet<usize>) -> Outcomes {
         let mut o = Outcomes::default();
         let accounts = wl.accounts().unwrap_or(tr.len().max(1));
         for a in 0..accounts.min(tr.len()) {
@@ -91,6 +97,7 @@ impl Outcomes {
                 blocked = wl.accounts().is_some();
                 match tr.admission(i) {
                     (Admission::Accepted, node) if Some(node) == killed => o.dropped_with_killed_node += 1,
+                    (Admission::Accepted, _) if pending.contains(&i) => o.pending += 1,
                     (Admission::Accepted, _) => o.lost += 1,
                     (Admission::Refused, _) => o.refused += 1,
                     (Admission::NoAnswer, _) => o.unanswered += 1,
@@ -394,8 +401,9 @@ impl RateResult {
         );
         let _ = writeln!(
             s,
-            "  not committed: {} lost, {} dropped with the killed node, {} stranded (kv nonce gap), {} refused, {} unanswered, {} not sent; {} of them scheduled (closed loop: first sent) in the window",
+            "  not committed: {} lost, {} still pending when the drain ended, {} dropped with the killed node, {} stranded (kv nonce gap), {} refused, {} unanswered, {} not sent; {} of them scheduled (closed loop: first sent) in the window",
             o.lost,
+            o.pending,
             o.dropped_with_killed_node,
             o.stranded,
             o.refused,
@@ -403,6 +411,13 @@ impl RateResult {
             o.not_sent,
             self.window_uncommitted
         );
+        if o.pending > 0 {
+            let _ = writeln!(
+                s,
+                "  note: {} accepted transactions had not committed when the drain ended but were still pending in a mempool: not a loss; a longer --drain lets them commit",
+                o.pending
+            );
+        }
         let _ = writeln!(
             s,
             "  checks: {} duplicates, {} height mismatches, {} forks, {} failed execution; longest block gap {:.0} ms",
@@ -479,11 +494,11 @@ mod tests {
         for i in [0, 1, 3, 5, 7] {
             tr.commit(i, 1, 10, 0);
         }
-        let o = Outcomes::classify(&wl, &tr, None);
+        let o = Outcomes::classify(&wl, &tr, None, &HashSet::new());
         assert_eq!((o.refused, o.stranded, o.lost), (1, 2, 0));
         tr.admitted(2, Admission::Accepted, 1);
-        assert_eq!(Outcomes::classify(&wl, &tr, None).lost, 1);
-        assert_eq!(Outcomes::classify(&wl, &tr, Some(1)).dropped_with_killed_node, 1);
+        assert_eq!(Outcomes::classify(&wl, &tr, None, &HashSet::new()).lost, 1);
+        assert_eq!(Outcomes::classify(&wl, &tr, Some(1), &HashSet::new()).dropped_with_killed_node, 1);
     }
 
     #[test]
@@ -497,7 +512,7 @@ mod tests {
             tr.commit(i, 1, 10, 0);
         }
         tr.admitted(2, Admission::Refused, 0);
-        let o = Outcomes::classify(&wl, &tr, None);
+        let o = Outcomes::classify(&wl, &tr, None, &HashSet::new());
         assert_eq!((o.refused, o.not_sent, o.stranded, o.lost), (1, 4, 0, 0));
     }
 
@@ -509,7 +524,10 @@ mod tests {
             tr.admitted(i, Admission::Accepted, 0);
         }
         tr.commit(3, 1, 10, 0);
-        let o = Outcomes::classify(&wl, &tr, None);
+        let o = Outcomes::classify(&wl, &tr, None, &HashSet::new());
         assert_eq!((o.lost, o.stranded), (3, 0));
+        // Two of them were found in a mempool after the drain.
+        let o = Outcomes::classify(&wl, &tr, None, &HashSet::from([0, 2]));
+        assert_eq!((o.lost, o.pending), (1, 2));
     }
 }

@@ -142,6 +142,11 @@ impl Workload {
         }
     }
 
+    /// The hash of transaction `i`, in hex.
+    pub fn hash_hex(&self, i: usize) -> String {
+        hex::encode(self.hashes[i])
+    }
+
     /// The transaction whose hash is `hash_hex` (64 hex digits), if it is one
     /// of ours.
     pub fn find(&self, hash_hex: &str) -> Option<usize> {

@@ -145,8 +145,8 @@ pub async fn submit(shared: &Shared, i: usize, tx_b64: &str) -> Submitted {
 /// Sorts an RPC failure into definite and indefinite.
 pub fn classify(e: RpcError) -> Submitted {
     match e {
-        RpcError::Rpc { code, message } if (1001..=1099).contains(&code) => Submitted::Rejected { code, message },
-        RpcError::Rpc { code, message } => Submitted::Unknown(format!("{message} (code {code})")),
+        RpcError::Rpc { code, message, .. } if (1001..=1099).contains(&code) => Submitted::Rejected { code, message },
+        RpcError::Rpc { code, message, .. } => Submitted::Unknown(format!("{message} (code {code})")),
         RpcError::Transport(t) if t.contains("Connection refused") => Submitted::NotSent(t),
         RpcError::Transport(t) => Submitted::Unknown(t),
     }
