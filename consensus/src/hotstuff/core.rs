@@ -117,6 +117,12 @@ pub struct HotStuff {
     known_from: Round,
     /// The validators the schedule skipped when last logged.
     excluded_logged: Vec<ValidatorId>,
+    /// Validators whose connection closed (`Input::PeerDisconnected`) and
+    /// that have sent nothing since: a round that needs one of them is
+    /// given up at once (see `timeout_if_unreachable`).
+    unreachable: BTreeSet<ValidatorId>,
+    /// The round of our last vote and the leader it went to.
+    vote_sent_to: Option<(Round, ValidatorId)>,
     /// Always true in a validator; false only in the simulator's
     /// deliberately broken engines (feature `unsafe-test-hooks`).
     consecutive_rounds_to_commit: bool,
@@ -146,6 +152,8 @@ impl HotStuff {
             seen_proposals: BTreeMap::new(),
             equivocated: BTreeSet::new(),
             helped: BTreeMap::new(),
+            unreachable: BTreeSet::new(),
+            vote_sent_to: None,
             reputation: reputation::Params::new(cfg.reputation_window, cfg.validators.len()),
             history: BTreeMap::new(),
             known_from: 0,
@@ -417,6 +425,7 @@ impl HotStuff {
         self.seen_proposals = self.seen_proposals.split_off(&round.saturating_sub(PROPOSALS_KEEP));
         self.equivocated.retain(|(r, _)| *r >= round.saturating_sub(PROPOSALS_KEEP));
         self.maybe_propose(now, out);
+        self.timeout_if_unreachable(now, out);
     }
 
     /// Starts proposing if this validator leads the current round on the
@@ -724,10 +733,12 @@ impl HotStuff {
 
     fn send_vote(&mut self, now: Millis, vote: Vote, out: &mut Vec<Action>) {
         let next = self.choose_leader(&vote.data.block_id, vote.data.round + 1).leader;
+        self.vote_sent_to = Some((vote.data.round, next));
         if next == self.me {
             self.on_verified_vote(now, Verified::own(vote), out);
         } else {
             out.push(Action::Send { to: next, msg: ConsensusMsg::HotStuff(HotStuffMsg::Vote(vote)) });
+            self.timeout_if_unreachable(now, out);
         }
     }
 
@@ -762,6 +773,40 @@ impl HotStuff {
     }
 
     // ---- timeouts ------------------------------------------------------
+
+    /// A validator's connection closed: until it sends something again, a
+    /// round that needs it is given up at once.
+    fn on_peer_disconnected(&mut self, now: Millis, peer: ValidatorId, out: &mut Vec<Action>) {
+        if peer == self.me || !self.cfg.validators.contains(&peer) {
+            return;
+        }
+        self.unreachable.insert(peer);
+        self.timeout_if_unreachable(now, out);
+    }
+
+    /// Times the current round out now, without waiting for its timer, if
+    /// it cannot succeed because it needs a validator known to be down (its
+    /// connection closed and it has sent nothing since): the round's leader,
+    /// while its proposal has not arrived, or the next leader, which our
+    /// vote went to and which would form the round's QC. A timeout is
+    /// always safe to sign; this only saves the wait (the round's timeout,
+    /// 1 s and doubling). After a leader's crash the round it leads and the
+    /// round whose votes it collects are both given up at once, instead of
+    /// one timeout each (about 3 s together at the default base).
+    fn timeout_if_unreachable(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if self.unreachable.is_empty() || self.pacemaker.own_timeout().is_some() {
+            return;
+        }
+        let round = self.pacemaker.round();
+        let needed = if self.safety.data().last_voted_round >= round {
+            self.vote_sent_to.filter(|(r, _)| *r == round).map(|(_, to)| to)
+        } else {
+            Some(self.choose_leader(&self.tree.high_qc().block_id(), round).leader)
+        };
+        let Some(down) = needed.filter(|v| self.unreachable.contains(v)) else { return };
+        info!(round, validator = %down.short(), "the round needs a validator whose connection closed; timing out at once");
+        self.local_timeout(now, out);
+    }
 
     fn on_round_timer(&mut self, now: Millis, out: &mut Vec<Action>) {
         if now < self.pacemaker.deadline() {
@@ -1048,6 +1093,10 @@ impl HotStuff {
 
 impl Engine for HotStuff {
     fn step(&mut self, now: Millis, input: Input, out: &mut Vec<Action>) {
+        if let Input::Message { from, .. } = &input {
+            // Whatever it says, a validator that sends is reachable again.
+            self.unreachable.remove(from);
+        }
         match input {
             Input::Restored(r) => self.restore(now, *r, out),
             _ if !self.restored => debug!("input before Restored ignored"),
@@ -1072,7 +1121,8 @@ impl Engine for HotStuff {
                 reason: "linearizable reads are offered in raft mode only; use \"latest\"".into(),
             }),
             // HotStuff catches up by block sync; it never asks for snapshots.
-            Input::SnapshotInstalled { .. } | Input::PeerDisconnected(_) => {}
+            Input::PeerDisconnected(peer) => self.on_peer_disconnected(now, peer, out),
+            Input::SnapshotInstalled { .. } => {}
             Input::ChangeMembership { id, .. } => out.push(Action::ChangeDone {
                 id,
                 result: Err(

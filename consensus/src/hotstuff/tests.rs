@@ -943,3 +943,50 @@ fn restored_history_keeps_the_leader_choice() {
     let out = deliver(&mut e, 20, net.id(2), proposal(&by_failed, None));
     assert!(out.iter().any(|a| matches!(a, Action::PersistBlock(_))), "{out:?}");
 }
+
+/// A round whose leader's connection closed before its proposal arrived is
+/// given up at once: the timeout is persisted and broadcast without waiting
+/// for the round timer.
+#[test]
+fn a_round_whose_leader_disconnected_times_out_at_once() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    // Another validator's connection closing changes nothing.
+    assert!(step(&mut e, 5, Input::PeerDisconnected(net.id(3))).is_empty());
+    let out = step(&mut e, 10, Input::PeerDisconnected(net.id(1)));
+    assert_eq!(safety_of(&out[0]).highest_timeout_round, 1);
+    assert_eq!(out[1], Action::Broadcast(timeout_msg(net.timeout(0, 1, &net.gqc()))));
+    assert!(matches!(out[2], Action::SetTimer { id: TimerId::Round, .. }));
+    assert_eq!(out.len(), 3, "{out:?}");
+}
+
+/// A vote sent to a next leader whose connection closed cannot form a QC:
+/// the round is given up right after the vote.
+#[test]
+fn a_vote_for_a_disconnected_next_leader_is_followed_by_a_timeout() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    assert!(step(&mut e, 5, Input::PeerDisconnected(net.id(2))).is_empty());
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
+    let out = deliver(&mut e, 10, net.id(1), proposal(&b1, None));
+    assert!(
+        matches!(&out[2], Action::Send { to, msg: ConsensusMsg::HotStuff(HotStuffMsg::Vote(_)) } if *to == net.id(2))
+    );
+    assert_eq!(safety_of(&out[3]).highest_timeout_round, 1);
+    assert_eq!(out[4], Action::Broadcast(timeout_msg(net.timeout(0, 1, &net.gqc()))));
+}
+
+/// A validator that sends anything after its connection closed is
+/// reachable again: the round it serves waits for it as usual.
+#[test]
+fn a_validator_that_sends_again_is_reachable() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    step(&mut e, 5, Input::PeerDisconnected(net.id(2)));
+    // One timeout (a quarter of the power) moves nothing on its own.
+    assert!(deliver(&mut e, 6, net.id(2), timeout_msg(net.timeout(2, 1, &net.gqc()))).is_empty());
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
+    let out = deliver(&mut e, 10, net.id(1), proposal(&b1, None));
+    assert_eq!(out.len(), 3, "vote only, no timeout: {out:?}");
+    assert!(matches!(&out[2], Action::Send { to, .. } if *to == net.id(2)));
+}

@@ -140,7 +140,9 @@ pub struct KillFigures {
     /// The longest time without a new block between the kill and the end
     /// of the window, in ms: the stall the kill caused.
     pub stall_ms: f64,
-    /// From the kill to the end of that stall (blocks resumed), in ms.
+    /// From the kill to the end of that stall, in ms. When the kill caused
+    /// no stall this is wherever the window's longest gap between blocks
+    /// happened to end, not a recovery time.
     pub resumed_after_ms: f64,
     pub error: Option<String>,
 }
@@ -438,7 +440,7 @@ impl RateResult {
         if let Some(k) = &self.kill {
             let _ = writeln!(
                 s,
-                "  leader kill at {:.1} s: node {}, longest stall {:.0} ms, blocks resumed {:.0} ms after the kill{}",
+                "  leader kill at {:.1} s: node {}, longest stall {:.0} ms, ending {:.0} ms after the kill{}",
                 k.at_s,
                 k.node.map_or("-".into(), |n| n.to_string()),
                 k.stall_ms,
