@@ -60,7 +60,8 @@ pub enum Input {
     /// once (a failed host's or a partition's do not, and are found by
     /// timeouts), and a live peer may reconnect a moment later. Raft uses it to campaign
     /// before a full election timeout when it is its leader's (pre-vote
-    /// keeps that harmless if the leader is alive); HotStuff ignores it.
+    /// keeps that harmless if the leader is alive); HotStuff gives up at
+    /// once a round that needs the validator, until it sends again.
     PeerDisconnected(ValidatorId),
 }
 

@@ -800,8 +800,17 @@ impl HotStuff {
         let round = self.pacemaker.round();
         let needed = if self.safety.data().last_voted_round >= round {
             self.vote_sent_to.filter(|(r, _)| *r == round).map(|(_, to)| to)
+        } else if self.seen_proposals.get(&round).is_some_and(|seen| !seen.is_empty()) {
+            // The proposal is here (waiting for execution, for its parent,
+            // or being handled right now, as when its TC moved us into its
+            // round): the round may still succeed without its leader.
+            None
         } else {
-            Some(self.choose_leader(&self.tree.high_qc().block_id(), round).leader)
+            // Only a leader known for sure: a schedule guessed while our
+            // highest QC's block is still being fetched may name a
+            // validator leader reputation skips.
+            let choice = self.choose_leader(&self.tree.high_qc().block_id(), round);
+            choice.certain.then_some(choice.leader)
         };
         let Some(down) = needed.filter(|v| self.unreachable.contains(v)) else { return };
         info!(round, validator = %down.short(), "the round needs a validator whose connection closed; timing out at once");
@@ -1093,7 +1102,7 @@ impl HotStuff {
 
 impl Engine for HotStuff {
     fn step(&mut self, now: Millis, input: Input, out: &mut Vec<Action>) {
-        if let Input::Message { from, .. } = &input {
+        if let Input::Message { from, .. } | Input::Synced { from, .. } = &input {
             // Whatever it says, a validator that sends is reachable again.
             self.unreachable.remove(from);
         }

@@ -990,3 +990,24 @@ fn a_validator_that_sends_again_is_reachable() {
     assert_eq!(out.len(), 3, "vote only, no timeout: {out:?}");
     assert!(matches!(&out[2], Action::Send { to, .. } if *to == net.id(2)));
 }
+
+/// A round whose proposal is already here (its vote waiting for execution)
+/// is not given up when its leader's connection closes: the next leader
+/// can still form the QC.
+#[test]
+fn a_round_whose_proposal_is_held_is_not_given_up() {
+    let net = Net::new();
+    let mut e = net.engine(0);
+    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
+    let q1 = net.qc(&b1, &[0, 1, 2]);
+    let mut b2 = net.block(&b1, &q1, 2, vec![]);
+    b2.header.app_height = 1;
+    b2.header.app_hash = Hash::digest(b"state after 1");
+    let b2 = Block::sign(b2.header, b2.justify, vec![], &net.keys[2]);
+    deliver(&mut e, 10, net.id(1), proposal(&b1, None));
+    deliver(&mut e, 20, net.id(2), proposal(&b2, None));
+    assert!(step(&mut e, 25, Input::PeerDisconnected(net.id(2))).is_empty(), "the proposal of round 2 is held");
+    let out = step(&mut e, 30, Input::Executed { height: 1, app_hash: Hash::digest(b"state after 1") });
+    assert_eq!(safety_of(&out[0]).last_voted_round, 2);
+    assert!(matches!(&out[1], Action::Send { to, .. } if *to == net.id(3)));
+}
