@@ -291,6 +291,38 @@ mod tests {
         }
     }
 
+    /// A key with a small-order component (on the curve, not itself of
+    /// small order, so parsing accepts it): its honest-looking signatures
+    /// get one verdict alone and in batches of every size, including
+    /// those large enough for the other multiplication algorithm.
+    #[test]
+    fn a_key_with_a_small_order_component_gets_one_verdict_everywhere() {
+        let secret = Scalar::from(987_654_321u64);
+        let a_point = secret * B + EIGHT_TORSION[5];
+        let vk = VerifyingKey::from_bytes(&a_point.compress().to_bytes()).unwrap();
+        assert!(!vk.is_weak());
+        let msg = b"mixed";
+        let r = Scalar::from(4242u64);
+        let r_enc = (r * B).compress();
+        let (k, _) = challenge(&r_enc, &vk, msg);
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(r_enc.as_bytes());
+        sig[32..].copy_from_slice((r + k * secret).as_bytes());
+        assert!(verify_one(&vk, msg, &sig));
+        let others: Vec<_> = (0..240u32).map(|i| honest((i % 200) as u8 + 1, &i.to_le_bytes())).collect();
+        for n in [1usize, 7, 63, 189, 190, 239] {
+            let mut items: Vec<Item<'_>> = others[..n].iter().map(|(k, m, s)| (k, &m[..], s)).collect();
+            items.insert(n / 2, (&vk, &msg[..], &sig));
+            assert_eq!(verify_many(&items), Ok(()), "batch of {}", n + 1);
+        }
+        // And a forged one among 200 is found at its place.
+        let mut bad = sig;
+        bad[40] ^= 1;
+        let mut items: Vec<Item<'_>> = others[..199].iter().map(|(k, m, s)| (k, &m[..], s)).collect();
+        items.insert(150, (&vk, &msg[..], &bad));
+        assert_eq!(verify_many(&items), Err(150));
+    }
+
     #[derive(Clone, Copy, Debug)]
     enum Kind {
         Honest,
