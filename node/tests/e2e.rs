@@ -187,7 +187,8 @@ async fn killed_validator_restarts_and_catches_up() {
 }
 
 /// Issue 2, shown 3: killing the current leader mid-round stalls that round;
-/// the others time out, form a timeout certificate and carry on.
+/// the others time out, form a timeout certificate and carry on. They see
+/// its connections close, so they time out at once rather than by timer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_triggers_a_view_change_and_the_chain_resumes() {
     let _serial = SERIAL.lock().await;
@@ -213,6 +214,14 @@ async fn killing_the_leader_triggers_a_view_change_and_the_chain_resumes() {
     }
     let timed_out = alive.iter().any(|&i| c.log(i).contains("round timed out"));
     assert!(timed_out, "a view change (round timeout) happened on the survivors");
+    // The killed process's connections closed at once: a survivor gave up
+    // a round that needed it without waiting for its timer (its own round,
+    // or the one whose votes went to it, whichever came first).
+    c.wait_for(DEADLINE, "a survivor to give up a round that needs the killed leader", &alive, || async {
+        alive.iter().any(|&i| c.log(i).contains("needs a validator whose connection closed")).then_some(())
+    })
+    .await
+    .unwrap();
     assert_same_chain(&c, &alive).await;
 }
 
