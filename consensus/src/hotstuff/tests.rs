@@ -43,6 +43,19 @@ impl Net {
         e
     }
 
+    /// b1 (round 1), and b2 (round 2, certified b1) claiming the state
+    /// hash `H("state after 1")` at height 1, which a fresh engine has not
+    /// executed yet: its vote for b2 waits for `Executed`.
+    fn b1_and_b2_claiming_height_1(&self) -> (Block, Block) {
+        let b1 = self.block(&self.genesis, &self.gqc(), 1, vec![]);
+        let q1 = self.qc(&b1, &[0, 1, 2]);
+        let mut b2 = self.block(&b1, &q1, 2, vec![]);
+        b2.header.app_height = 1;
+        b2.header.app_hash = Hash::digest(b"state after 1");
+        let b2 = Block::sign(b2.header, b2.justify, vec![], &self.keys[2]);
+        (b1, b2)
+    }
+
     /// A block like [`Net::block`] but proposed by validator `by`.
     fn block_by(&self, by: usize, parent: &Block, qc: &QuorumCert, round: Round) -> Block {
         let b = self.block(parent, qc, round, vec![]);
@@ -620,12 +633,7 @@ fn restore_replays_commits_from_persisted_blocks() {
 fn vote_waits_for_execution_and_checks_the_app_hash() {
     let net = Net::new();
     let mut e = net.engine(0);
-    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
-    let q1 = net.qc(&b1, &[0, 1, 2]);
-    let mut b2 = net.block(&b1, &q1, 2, vec![]);
-    b2.header.app_height = 1;
-    b2.header.app_hash = Hash::digest(b"state after 1");
-    let b2 = Block::sign(b2.header, b2.justify, vec![], &net.keys[2]);
+    let (b1, b2) = net.b1_and_b2_claiming_height_1();
     deliver(&mut e, 10, net.id(1), proposal(&b1, None));
     let out = deliver(&mut e, 20, net.id(2), proposal(&b2, None));
     assert!(!out.iter().any(|a| matches!(a, Action::Send { .. })), "waits for height 1 to execute");
@@ -998,12 +1006,7 @@ fn a_validator_that_sends_again_is_reachable() {
 fn a_round_whose_proposal_is_held_is_not_given_up() {
     let net = Net::new();
     let mut e = net.engine(0);
-    let b1 = net.block(&net.genesis, &net.gqc(), 1, vec![]);
-    let q1 = net.qc(&b1, &[0, 1, 2]);
-    let mut b2 = net.block(&b1, &q1, 2, vec![]);
-    b2.header.app_height = 1;
-    b2.header.app_hash = Hash::digest(b"state after 1");
-    let b2 = Block::sign(b2.header, b2.justify, vec![], &net.keys[2]);
+    let (b1, b2) = net.b1_and_b2_claiming_height_1();
     deliver(&mut e, 10, net.id(1), proposal(&b1, None));
     deliver(&mut e, 20, net.id(2), proposal(&b2, None));
     assert!(step(&mut e, 25, Input::PeerDisconnected(net.id(2))).is_empty(), "the proposal of round 2 is held");

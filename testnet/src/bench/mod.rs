@@ -433,12 +433,12 @@ struct Measured {
     closed: Vec<(usize, u64, Option<u64>)>,
     /// Closed loop: clients that used up their transactions early.
     exhausted: u64,
-    /// Accepted transactions not seen committed when the drain ended that a
-    /// live node still held in its mempool, or had committed, when asked.
-    pending: std::collections::HashSet<usize>,
     /// Closed loop: `kv` clients stopped by a refused or unanswered
     /// transaction.
     stuck: u64,
+    /// Accepted transactions not seen committed when the drain ended that a
+    /// live node still held in its mempool, or had committed, when asked.
+    pending: std::collections::HashSet<usize>,
 }
 
 async fn run_rate(cfg: &BenchConfig, rate: f64, target: Target) -> anyhow::Result<(RateResult, Target)> {
@@ -570,11 +570,12 @@ async fn kill_leader_at(
 /// Most transactions [`still_pending`] asks about.
 const PENDING_CHECKS: usize = 20_000;
 
-/// Of the accepted transactions not seen committed, those that a live node
-/// still holds in its mempool (or has committed since) when asked after the
-/// drain: they were not lost, the drain was too short for them. Asks the
-/// `tx` method of each live node in turn, about at most [`PENDING_CHECKS`]
-/// transactions; the rest stay unconfirmed and count as lost.
+/// Of the transactions the report would count as lost
+/// ([`Outcomes::unconfirmed`]), those that a live node still holds in its
+/// mempool (or has committed since) when asked after the drain: they were
+/// not lost, the drain was too short for them. Asks the `tx` method of each
+/// live node in turn, about at most [`PENDING_CHECKS`] transactions; the
+/// rest stay unconfirmed and count as lost.
 async fn still_pending(
     target: &Target,
     wl: &Workload,
@@ -582,13 +583,8 @@ async fn still_pending(
     killed: Option<usize>,
 ) -> std::collections::HashSet<usize> {
     use futures::StreamExt as _;
-    let candidates: Vec<usize> = (0..tr.len())
-        .filter(|&i| {
-            let (admission, node) = tr.admission(i);
-            admission == track::Admission::Accepted && tr.committed_at(i).is_none() && Some(node) != killed
-        })
-        .take(PENDING_CHECKS)
-        .collect();
+    let mut candidates = Outcomes::unconfirmed(wl, tr, killed);
+    candidates.truncate(PENDING_CHECKS);
     let live: Vec<&String> =
         target.rpcs.iter().enumerate().filter(|(n, _)| Some(*n) != killed).map(|(_, r)| r).collect();
     futures::stream::iter(candidates)

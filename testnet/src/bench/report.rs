@@ -68,44 +68,77 @@ pub struct Outcomes {
     pub not_sent: u64,
 }
 
+/// Where an uncommitted transaction stands in its account's nonce order.
+enum Place {
+    /// Never sent.
+    NotSent,
+    /// The account's first uncommitted transaction: its admission says why.
+    First,
+    /// After the account's first uncommitted one, so it never can commit.
+    Stranded,
+}
+
+/// Calls `f` for every uncommitted transaction of the run with its place.
+/// For `kv`, an account's transactions are walked in nonce order.
+fn walk_uncommitted(wl: &Workload, tr: &Tracker, mut f: impl FnMut(usize, Place)) {
+    let accounts = wl.accounts().unwrap_or(tr.len().max(1));
+    for a in 0..accounts.min(tr.len()) {
+        let mut blocked = false;
+        for i in (a..tr.len()).step_by(accounts) {
+            if tr.committed_at(i).is_some() {
+                continue;
+            }
+            if tr.admission(i).0 == Admission::NotSent {
+                // Never sent (a closed loop stops at the window's end).
+                // Senders send an account's transactions in nonce order,
+                // so only the account's last ones are unsent.
+                f(i, Place::NotSent);
+            } else if blocked {
+                f(i, Place::Stranded);
+            } else {
+                blocked = wl.accounts().is_some();
+                f(i, Place::First);
+            }
+        }
+    }
+}
+
 impl Outcomes {
     /// Classifies every uncommitted transaction of the run. For `kv`, an
     /// account's transactions are walked in nonce order: the first
     /// uncommitted one is classified by its admission, the later ones are
-    /// stranded.
-    /// `pending`: the transactions found still pending after the drain.
+    /// stranded. `pending`: those found still pending after the drain
+    /// (among [`Outcomes::unconfirmed`]).
     pub fn classify(wl: &Workload, tr: &Tracker, killed: Option<usize>, pending: &HashSet<usize>) -> Outcomes {
         let mut o = Outcomes::default();
-        let accounts = wl.accounts().unwrap_or(tr.len().max(1));
-        for a in 0..accounts.min(tr.len()) {
-            let mut blocked = false;
-            for i in (a..tr.len()).step_by(accounts) {
-                if tr.committed_at(i).is_some() {
-                    continue;
-                }
-                if tr.admission(i).0 == Admission::NotSent {
-                    // Never sent (a closed loop stops at the window's end).
-                    // Senders send an account's transactions in nonce
-                    // order, so only the account's last ones are unsent.
-                    o.not_sent += 1;
-                    continue;
-                }
-                if blocked {
-                    o.stranded += 1;
-                    continue;
-                }
-                blocked = wl.accounts().is_some();
-                match tr.admission(i) {
-                    (Admission::Accepted, node) if Some(node) == killed => o.dropped_with_killed_node += 1,
-                    (Admission::Accepted, _) if pending.contains(&i) => o.pending += 1,
-                    (Admission::Accepted, _) => o.lost += 1,
-                    (Admission::Refused, _) => o.refused += 1,
-                    (Admission::NoAnswer, _) => o.unanswered += 1,
-                    (Admission::NotSent, _) => {} // counted above
-                }
-            }
-        }
+        walk_uncommitted(wl, tr, |i, place| match place {
+            Place::NotSent => o.not_sent += 1,
+            Place::Stranded => o.stranded += 1,
+            Place::First => match tr.admission(i) {
+                (Admission::Accepted, node) if Some(node) == killed => o.dropped_with_killed_node += 1,
+                (Admission::Accepted, _) if pending.contains(&i) => o.pending += 1,
+                (Admission::Accepted, _) => o.lost += 1,
+                (Admission::Refused, _) => o.refused += 1,
+                (Admission::NoAnswer, _) => o.unanswered += 1,
+                (Admission::NotSent, _) => {} // a NotSent place
+            },
+        });
         o
+    }
+
+    /// The transactions [`Outcomes::classify`] counts as lost unless they
+    /// are found pending: accepted by a node that was not killed, the first
+    /// uncommitted of their account, not committed.
+    pub fn unconfirmed(wl: &Workload, tr: &Tracker, killed: Option<usize>) -> Vec<usize> {
+        let mut out = Vec::new();
+        walk_uncommitted(wl, tr, |i, place| {
+            if let (Place::First, (Admission::Accepted, node)) = (place, tr.admission(i))
+                && Some(node) != killed
+            {
+                out.push(i);
+            }
+        });
+        out
     }
 }
 
@@ -500,6 +533,9 @@ mod tests {
         assert_eq!((o.refused, o.stranded, o.lost), (1, 2, 0));
         tr.admitted(2, Admission::Accepted, 1);
         assert_eq!(Outcomes::classify(&wl, &tr, None, &HashSet::new()).lost, 1);
+        // Only the account's first uncommitted one is worth asking about.
+        assert_eq!(Outcomes::unconfirmed(&wl, &tr, None), vec![2]);
+        assert!(Outcomes::unconfirmed(&wl, &tr, Some(1)).is_empty());
         assert_eq!(Outcomes::classify(&wl, &tr, Some(1), &HashSet::new()).dropped_with_killed_node, 1);
     }
 
