@@ -269,6 +269,14 @@ async fn restarted_validator_never_signs_two_votes_in_one_round() {
         let h = c.height(0).await.unwrap();
         c.wait_height(1, h + 2, DEADLINE).await.unwrap();
     }
+    // Enough votes to compare: after its last restart node1 keeps voting
+    // (how many it signed between crashes depends on how fast the others
+    // give up the rounds it missed).
+    c.wait_for(DEADLINE, "node1's log to record more than 10 votes", &[1], || async {
+        (signed_votes(&c.log(1)).len() > 10).then_some(())
+    })
+    .await
+    .unwrap();
     let votes = signed_votes(&c.log(1));
     assert!(votes.len() > 10, "the log records node1's votes ({} found)", votes.len());
     let mut by_round: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
