@@ -13,6 +13,13 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The validator allocates and frees many small buffers per transaction
+/// (RPC decoding, gossip, blocks, the mempool) across threads; jemalloc
+/// does that with less CPU than glibc's allocator and keeps RSS bounded
+/// (figures in docs/benchmarks.md, "Allocator").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "phalanx", version, about = "A Byzantine-fault-tolerant replication node (HotStuff, libp2p, sled)")]
 struct Cli {
