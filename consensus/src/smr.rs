@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 /// Stateless checks of a proposed block's transactions.
 pub trait PayloadVerifier: Send + Sync {
     /// `Ok` if every transaction is well-formed; otherwise why not, naming
-    /// the first bad transaction.
-    fn verify_payload(&self, txs: &[Tx]) -> Result<(), String>;
+    /// the first bad transaction. `hashes[i]` is [`crate::types::tx_hash`]
+    /// of `txs[i]`, computed once per block (see [`Block::tx_hashes`]).
+    fn verify_payload(&self, txs: &[Tx], hashes: &[Hash]) -> Result<(), String>;
 }
 
 /// Accepts every payload (simulator and tests).
@@ -29,7 +30,7 @@ pub trait PayloadVerifier: Send + Sync {
 pub struct AcceptAll;
 
 impl PayloadVerifier for AcceptAll {
-    fn verify_payload(&self, _txs: &[Tx]) -> Result<(), String> {
+    fn verify_payload(&self, _txs: &[Tx], _hashes: &[Hash]) -> Result<(), String> {
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use phalanx_crypto::{Domain, Hash, Hasher, Keypair, PublicKey, Signature, codec, merkle_root};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 /// Blocks on a chain, counted from genesis (height 0).
 pub type Height = u64;
@@ -36,6 +37,67 @@ pub fn tx_hash(tx: &[u8]) -> Hash {
 pub fn payload_root(txs: &[Tx]) -> Hash {
     let hashes: Vec<Hash> = txs.iter().map(|t| tx_hash(t)).collect();
     merkle_root(&hashes)
+}
+
+/// The digests of a block's transactions, computed at most once per block
+/// value and shared by its clones: verification fills it, and the driver's
+/// index of uncommitted blocks, the committer (root check, tx index,
+/// mempool clean-up, notifications) and execution read it.
+///
+/// Not part of the block's encoding, equality or id. It keeps the
+/// transactions it was computed from (reference-counted buffers) and
+/// answers only while the block's `txs` are those same buffers, so a block
+/// whose `txs` were replaced or edited is hashed afresh rather than
+/// answered from a stale cache.
+#[derive(Clone, Default)]
+pub struct TxHashes(Arc<OnceLock<HashedTxs>>);
+
+/// The transactions a [`TxHashes`] was computed from, and their digests.
+type HashedTxs = (Vec<Tx>, Arc<[Hash]>);
+
+impl TxHashes {
+    /// The payload root of `txs` and a cache already holding their
+    /// digests, for a block about to be assembled from these same
+    /// transactions (a leader's proposal), so they are hashed once.
+    pub fn root_of(txs: &[Tx]) -> (Hash, TxHashes) {
+        let cache = TxHashes::default();
+        let root = merkle_root(&cache.get_or_compute(txs));
+        (root, cache)
+    }
+
+    /// The digests, if computed from exactly these transactions.
+    pub fn get(&self, txs: &[Tx]) -> Option<Arc<[Hash]>> {
+        let (seen, hashes) = self.0.get()?;
+        let same = seen.len() == txs.len()
+            && seen.iter().zip(txs).all(|(a, b)| a.as_ptr() == b.as_ptr() && a.len() == b.len());
+        same.then(|| hashes.clone())
+    }
+
+    fn get_or_compute(&self, txs: &[Tx]) -> Arc<[Hash]> {
+        if let Some(h) = self.get(txs) {
+            return h;
+        }
+        let hashes: Arc<[Hash]> = txs.iter().map(|t| tx_hash(t)).collect();
+        // Fills the cache only if it was empty; a cache filled from other
+        // buffers keeps answering its own block.
+        let _ = self.0.set((txs.to_vec(), hashes.clone()));
+        hashes
+    }
+}
+
+impl PartialEq for TxHashes {
+    /// A cache: equal whatever it holds.
+    fn eq(&self, _: &TxHashes) -> bool {
+        true
+    }
+}
+
+impl Eq for TxHashes {}
+
+impl std::fmt::Debug for TxHashes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "TxHashes(computed)" } else { "TxHashes(empty)" })
+    }
 }
 
 /// Signed, hashed header of a block.
@@ -77,6 +139,9 @@ pub struct Block {
     pub justify: Certificate,
     pub txs: Vec<Tx>,
     pub signature: Signature,
+    /// The transactions' digests once computed; see [`Block::tx_hashes`].
+    #[serde(skip)]
+    pub hashes: TxHashes,
 }
 
 impl Block {
@@ -97,10 +162,22 @@ impl Block {
         self.txs.iter().map(|t| t.len()).sum()
     }
 
+    /// [`tx_hash`] of each transaction, in order: computed on the first call
+    /// on this block or any clone of it, then shared (see [`TxHashes`]).
+    pub fn tx_hashes(&self) -> Arc<[Hash]> {
+        self.hashes.get_or_compute(&self.txs)
+    }
+
+    /// The RFC 6962 root over [`Block::tx_hashes`]: what `payload_root` in
+    /// the header must be.
+    pub fn computed_payload_root(&self) -> Hash {
+        merkle_root(&self.tx_hashes())
+    }
+
     /// Signs `header` as its proposer and assembles the block.
     pub fn sign(header: BlockHeader, justify: Certificate, txs: Vec<Tx>, key: &Keypair) -> Block {
         let signature = key.sign(Domain::Proposal, &header.chain_id, header.id().as_bytes());
-        Block { header, justify, txs, signature }
+        Block { header, justify, txs, signature, hashes: TxHashes::default() }
     }
 
     /// Checks the proposer's signature over the block id.
@@ -130,6 +207,7 @@ impl Block {
             justify: Certificate::Genesis,
             txs: Vec::new(),
             signature: Signature([0; 64]),
+            hashes: TxHashes::default(),
         }
     }
 }
@@ -463,6 +541,67 @@ mod tests {
         assert!(b.get(9) && !b.get(8));
         assert_eq!(b.iter().collect::<Vec<_>>(), vec![0, 9]);
         assert_eq!(b.count(), 2);
+    }
+
+    fn block_with(txs: Vec<Tx>) -> Block {
+        let key = Keypair::from_seed(&[1; 32]);
+        let g = Block::genesis("c", 0, Hash::ZERO, key.public());
+        let mut header = g.header.clone();
+        header.height = 1;
+        header.parent = g.id();
+        header.payload_root = payload_root(&txs);
+        Block::sign(header, Certificate::Genesis, txs, &key)
+    }
+
+    /// The digests are each transaction's `tx_hash`, computed once and
+    /// shared by clones; the cache is not part of the encoding or equality.
+    #[test]
+    fn tx_hashes_are_computed_once_and_shared_by_clones() {
+        let txs: Vec<Tx> = (0..5u8).map(|i| Tx::from(vec![i; 10 + i as usize])).collect();
+        let b = block_with(txs.clone());
+        let encoded = codec::encode(&b);
+        let early_clone = b.clone();
+        assert!(b.hashes.get(&b.txs).is_none());
+        let want: Vec<Hash> = txs.iter().map(|t| tx_hash(t)).collect();
+        assert_eq!(&b.tx_hashes()[..], &want[..]);
+        assert_eq!(b.computed_payload_root(), b.header.payload_root);
+        assert!(early_clone.hashes.get(&early_clone.txs).is_some(), "clones share the cache");
+        assert!(b.clone().hashes.get(&b.txs).is_some());
+        assert_eq!(codec::encode(&b), encoded, "the cache is not encoded");
+        let decoded: Block = codec::decode(&encoded).unwrap();
+        assert_eq!(decoded, b, "equality ignores the cache");
+        assert!(decoded.hashes.get(&decoded.txs).is_none());
+        assert_eq!(decoded.computed_payload_root(), b.header.payload_root);
+        let (root, cache) = TxHashes::root_of(&txs);
+        assert_eq!(root, b.header.payload_root);
+        assert_eq!(cache.get(&txs).as_deref(), Some(&want[..]));
+    }
+
+    /// A clone whose transactions were replaced, reordered, cut or extended
+    /// after the cache was filled is hashed afresh: its root no longer
+    /// matches the header, as verification must see.
+    #[test]
+    fn tx_hashes_never_answer_for_edited_transactions() {
+        let txs: Vec<Tx> = (0..4u8).map(|i| Tx::from(vec![i; 8])).collect();
+        let b = block_with(txs.clone());
+        assert_eq!(b.computed_payload_root(), b.header.payload_root);
+        type Edit = Box<dyn Fn(&mut Vec<Tx>)>;
+        let edits: Vec<Edit> = vec![
+            Box::new(|t| t[1] = Tx::from(vec![9; 8])),
+            Box::new(|t| t[1] = Tx::from(t[1].to_vec())), // same bytes, new buffer: same digests
+            Box::new(|t| t.swap(0, 3)),
+            Box::new(|t| t.truncate(3)),
+            Box::new(|t| t.push(Tx::from_static(b"extra"))),
+            Box::new(|t| t[2] = t[2].slice(1..)),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut forged = b.clone();
+            edit(&mut forged.txs);
+            let want: Vec<Hash> = forged.txs.iter().map(|t| tx_hash(t)).collect();
+            assert_eq!(&forged.tx_hashes()[..], &want[..], "edit {i}");
+            assert_eq!(forged.computed_payload_root() == b.header.payload_root, i == 1, "edit {i}");
+        }
+        assert_eq!(&b.tx_hashes()[..], &txs.iter().map(|t| tx_hash(t)).collect::<Vec<_>>()[..]);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use crate::types::{
     Block, BlockId, Certificate, Proposal, QuorumCert, Round, SignerBitmap, Timeout, TimeoutCert, TimeoutData,
-    ValidatorId, ValidatorSet, Vote, VoteData, payload_root,
+    ValidatorId, ValidatorSet, Vote, VoteData,
 };
 use phalanx_crypto::{Domain, Hash, PreparedKey, Signature, signing_message, verify_batch_prepared};
 use std::collections::HashSet;
@@ -240,7 +240,7 @@ impl Verifier {
             .map_err(|_| VerifyError::BadSignature(h.proposer))?;
         // The id (and so every signature and certificate) covers the header
         // only; the transactions are bound to it through payload_root.
-        if h.payload_root != payload_root(&block.txs) {
+        if h.payload_root != block.computed_payload_root() {
             return Err(VerifyError::PayloadMismatch);
         }
         let qc = justify_qc(block)?;

@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use phalanx_consensus::engine::Input;
 use phalanx_consensus::smr::StateView;
-use phalanx_consensus::types::{BlockId, CertifiedBlock, Height, Millis, tx_hash};
+use phalanx_consensus::types::{BlockId, CertifiedBlock, Height, Millis};
 use phalanx_crypto::Hash;
 use phalanx_mempool::{Sender as TxSender, SharedMempool};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -227,9 +227,10 @@ impl Committer {
             if cb.block.height() <= tip {
                 continue; // committed before a restart; the engine replayed it
             }
-            // Each transaction is hashed once here; the root check, the tx
-            // index, the mempool and the notifications share the hashes.
-            let tx_hashes: Vec<Hash> = cb.block.txs.iter().map(|t| tx_hash(t)).collect();
+            // The block's digests were computed once when it was verified
+            // (or proposed) and are shared here by the root check, the tx
+            // index, the mempool and the notifications.
+            let tx_hashes: Vec<Hash> = cb.block.tx_hashes().to_vec();
             if cb.block.header.payload_root != phalanx_crypto::merkle_root(&tx_hashes) {
                 fatal(&format!(
                     "committed block {} carries transactions that do not match its payload root",

@@ -133,7 +133,7 @@ pub const COMMIT_QUEUE: usize = 1024;
 /// A block persisted but not committed, with what reaping must skip.
 struct PendingBlock {
     height: Height,
-    tx_hashes: Vec<Hash>,
+    tx_hashes: Arc<[Hash]>,
     /// Per sender, the nonce after the last of its transactions in here.
     next_nonces: Vec<(TxSender, u64)>,
 }
@@ -435,11 +435,7 @@ fn pending_of(app: &dyn Application, b: &Block) -> PendingBlock {
             *e = (*e).max(n + 1);
         }
     }
-    PendingBlock {
-        height: b.height(),
-        tx_hashes: b.txs.iter().map(|t| Hash::digest(t)).collect(),
-        next_nonces: next.into_iter().collect(),
-    }
+    PendingBlock { height: b.height(), tx_hashes: b.tx_hashes(), next_nonces: next.into_iter().collect() }
 }
 
 /// Logs every signed consensus message this node sends, under the target

@@ -32,7 +32,7 @@ use crate::engine::{
 use crate::smr::PayloadVerifier;
 use crate::types::{
     Block, BlockHeader, BlockId, Certificate, CertifiedBlock, Height, Millis, Proposal, QuorumCert, Round,
-    SignerBitmap, SyncInfo, Timeout, TimeoutCert, Tx, ValidatorId, ValidatorSet, Vote, payload_root,
+    SignerBitmap, SyncInfo, Timeout, TimeoutCert, Tx, TxHashes, ValidatorId, ValidatorSet, Vote,
 };
 use crate::verify::{Verified, Verifier, genesis_qc, justify_qc};
 use phalanx_crypto::{Hash, Keypair, Signature};
@@ -519,13 +519,16 @@ impl HotStuff {
         };
         let Some(parent) = self.tree.get(&high_qc.block_id()) else { return };
         let (app_height, app_hash) = self.app_claim(parent);
+        // Each transaction is hashed once: for the root here, and (through
+        // the block's cache) for the driver and the committer.
+        let (payload_root, hashes) = TxHashes::root_of(&txs);
         let header = BlockHeader {
             chain_id: self.cfg.chain_id.clone(),
             height: parent.height() + 1,
             round,
             parent: parent.id(),
             parent_round: high_qc.round(),
-            payload_root: payload_root(&txs),
+            payload_root,
             app_height,
             app_hash,
             proposer: self.me,
@@ -534,7 +537,7 @@ impl HotStuff {
         let mut signed = Vec::new();
         self.safety.remember(&high_qc, self.pacemaker.last_tc());
         let block = match self.safety.propose(header, Certificate::Quorum(high_qc), txs, &mut signed) {
-            Ok(b) => b,
+            Ok(b) => Block { hashes, ..b },
             Err(e) => {
                 warn!(round, error = %e, "safety rules refused to propose");
                 return;
@@ -645,7 +648,7 @@ impl HotStuff {
         if h.app_height == parent.header.app_height && h.app_hash != parent.header.app_hash {
             return Err("app_hash differs from the parent's for the same app_height".into());
         }
-        self.payload_check.verify_payload(&block.txs)
+        self.payload_check.verify_payload(&block.txs, &block.tx_hashes())
     }
 
     fn accept_block(&mut self, now: Millis, from: ValidatorId, vp: Verified<Proposal>, out: &mut Vec<Action>) {

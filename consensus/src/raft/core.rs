@@ -20,8 +20,7 @@ use super::membership::{Membership, MembershipChange};
 use super::msg::{HardState, RaftMsg};
 use crate::engine::{Action, ConsensusMsg, Engine, EngineStatus, Input, Recovery, SafetyState, TimerId};
 use crate::types::{
-    Block, BlockHeader, BlockId, Certificate, CertifiedBlock, Height, Millis, Tx, ValidatorId, ValidatorSet,
-    payload_root,
+    Block, BlockHeader, BlockId, Certificate, CertifiedBlock, Height, Millis, Tx, TxHashes, ValidatorId, ValidatorSet,
 };
 use phalanx_crypto::{Hash, Keypair};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -696,19 +695,21 @@ impl Raft {
     fn append_entry(&mut self, now: Millis, txs: Vec<Tx>, out: &mut Vec<Action>) {
         let last = self.log.last();
         let (app_height, app_hash) = self.executed_point();
+        let (payload_root, hashes) = TxHashes::root_of(&txs);
         let header = BlockHeader {
             chain_id: self.cfg.chain_id.clone(),
             height: last.index + 1,
             round: self.hs.term,
             parent: last.id,
             parent_round: last.term,
-            payload_root: payload_root(&txs),
+            payload_root,
             app_height,
             app_hash,
             proposer: self.me,
             time_ms: now,
         };
         let block = Block::sign(header, Certificate::Raft { term: last.term, index: last.index }, txs, &self.key);
+        let block = Block { hashes, ..block };
         out.push(Action::PersistBlock(block.clone()));
         let config_changed = self.log_append(block);
         self.hs.last_index = self.log.last_index();
@@ -1075,7 +1076,7 @@ impl Raft {
             if parent.is_some_and(|p| p != b.parent()) {
                 return Err(format!("entry {} does not extend entry {}", b.height(), b.height() - 1));
             }
-            if b.header.payload_root != payload_root(&b.txs) {
+            if b.header.payload_root != b.computed_payload_root() {
                 return Err(format!("entry {} carries transactions that do not match its payload root", b.height()));
             }
             parent = Some(b.id());

@@ -189,8 +189,14 @@ impl KvApp {
 
     /// Decodes and checks everything that does not depend on state.
     pub fn check_stateless(&self, bytes: &[u8]) -> Result<SignedTx, Rejection> {
+        self.check_stateless_hashed(bytes, Hash::digest(bytes))
+    }
+
+    /// [`KvApp::check_stateless`] for a transaction whose digest `hash`
+    /// the caller already holds.
+    fn check_stateless_hashed(&self, bytes: &[u8], hash: Hash) -> Result<SignedTx, Rejection> {
+        debug_assert_eq!(hash, Hash::digest(bytes));
         let stx = self.check_unsigned(bytes)?;
-        let hash = Hash::digest(bytes);
         if !self.verified.contains(&hash) {
             if !stx.verify_signature() {
                 return Err(Rejection::BadSignature);
@@ -306,7 +312,8 @@ impl KvApp {
         SignedTx::decode(bytes).ok().map(|s| (s.tx.sender, s.tx.nonce))
     }
 
-    fn apply(&self, ov: &mut Overlay<'_>, height: Height, bytes: &[u8]) -> TxOutcome {
+    /// Applies one transaction whose digest is `hash`.
+    fn apply(&self, ov: &mut Overlay<'_>, height: Height, bytes: &[u8], hash: Hash) -> TxOutcome {
         if let Some(config) = bytes.strip_prefix(CONFIG_TX_PREFIX) {
             // A Raft configuration entry: consensus acted on it; the state
             // records it so that a state snapshot carries the configuration
@@ -314,7 +321,7 @@ impl KvApp {
             ov.put(RAFT_CONFIG_KEY.to_vec(), Some(config.to_vec()));
             return TxOutcome { code: codes::OK, log: "raft configuration entry".into() };
         }
-        let stx = match self.check_stateless(bytes) {
+        let stx = match self.check_stateless_hashed(bytes, hash) {
             Ok(s) => s,
             Err(r) => return TxOutcome { code: r.code(), log: r.to_string() },
         };
@@ -369,9 +376,9 @@ impl PayloadVerifier for KvApp {
     /// A batch verdict is final: the crypto crate's batch and single checks
     /// apply one rule, so which batch a transaction lands in (it differs
     /// between nodes) never changes whether it applies.
-    fn verify_payload(&self, txs: &[Tx]) -> Result<(), String> {
+    fn verify_payload(&self, txs: &[Tx], hashes: &[Hash]) -> Result<(), String> {
         let mut pending: Vec<(usize, SignedTx, Vec<u8>, Hash)> = Vec::new();
-        for (i, bytes) in txs.iter().enumerate() {
+        for (i, (bytes, &hash)) in txs.iter().zip(hashes).enumerate() {
             if bytes.len() > self.tx_max_bytes {
                 return Err(format!(
                     "transaction {i}: {}",
@@ -380,7 +387,6 @@ impl PayloadVerifier for KvApp {
             }
             let stx = SignedTx::decode(bytes).map_err(|e| format!("transaction {i}: malformed: {e}"))?;
             self.check_fields(&stx).map_err(|e| format!("transaction {i}: {e}"))?;
-            let hash = Hash::digest(bytes);
             if !self.verified.contains(&hash) {
                 let msg = stx.signing_message();
                 pending.push((i, stx, msg, hash));
@@ -407,7 +413,9 @@ impl StateMachine for KvApp {
 
     fn execute(&self, state: &dyn StateView, prev_app_hash: &Hash, block: &Block) -> Execution {
         let mut ov = Overlay { base: state, writes: BTreeMap::new() };
-        let outcomes = block.txs.iter().map(|t| self.apply(&mut ov, block.height(), t)).collect();
+        let hashes = block.tx_hashes();
+        let outcomes =
+            block.txs.iter().zip(hashes.iter()).map(|(t, h)| self.apply(&mut ov, block.height(), t, *h)).collect();
         let mut exec = Execution { writes: ov.writes, outcomes, app_hash: Hash::ZERO };
         exec.app_hash = KvApp::app_hash(prev_app_hash, block.height(), &exec);
         exec
@@ -489,6 +497,10 @@ mod tests {
 
     fn key(i: u8) -> Keypair {
         Keypair::from_seed(&[i; 32])
+    }
+
+    fn hashes_of(txs: &[Tx]) -> Vec<Hash> {
+        txs.iter().map(|t| Hash::digest(t)).collect()
     }
 
     fn tx(k: &Keypair, nonce: u64, op: Op) -> Tx {
@@ -746,12 +758,12 @@ mod tests {
     fn payload_check_finds_the_bad_signature() {
         let a = key(1);
         let good: Vec<Tx> = (0..5).map(|i| put(&a, i, "k", "v")).collect();
-        assert_eq!(app().verify_payload(&good), Ok(()));
+        assert_eq!(app().verify_payload(&good, &hashes_of(&good)), Ok(()));
         let mut bad = good.clone();
         let mut stx = SignedTx::decode(&bad[3]).unwrap();
         stx.signature.0[7] ^= 1;
         bad[3] = Tx::from(stx.encode());
-        assert_eq!(app().verify_payload(&bad), Err("transaction 3: invalid signature".into()));
+        assert_eq!(app().verify_payload(&bad, &hashes_of(&bad)), Err("transaction 3: invalid signature".into()));
     }
 
     /// Same state and block, same hash; a different history, a different hash.

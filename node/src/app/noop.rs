@@ -59,7 +59,7 @@ impl NoopApp {
 }
 
 impl PayloadVerifier for NoopApp {
-    fn verify_payload(&self, txs: &[Tx]) -> Result<(), String> {
+    fn verify_payload(&self, txs: &[Tx], _hashes: &[Hash]) -> Result<(), String> {
         for (i, tx) in txs.iter().enumerate() {
             self.check(tx).map_err(|e| format!("transaction {i}: {e}"))?;
         }
@@ -152,7 +152,11 @@ mod tests {
         assert_eq!(pool.add(Tx::from_static(b"abcd"), &checker(&app, &state)), Err(Rejection::Duplicate));
         assert!(matches!(app.check_tx(&state, b"abcde"), Err(Rejection::TooLarge { .. })));
         assert!(matches!(app.check_tx(&state, b""), Err(Rejection::Malformed(_))));
-        assert!(app.verify_payload(&[Tx::from_static(b"abcde")]).unwrap_err().contains("transaction 0"));
+        assert!(
+            app.verify_payload(&[Tx::from_static(b"abcde")], &[Hash::digest(b"abcde")])
+                .unwrap_err()
+                .contains("transaction 0")
+        );
         assert_eq!(
             pool.reap(100, 10, &phalanx_crypto::DigestSet::default(), &std::collections::HashMap::new()).len(),
             2
