@@ -377,6 +377,8 @@ impl PayloadVerifier for KvApp {
     /// apply one rule, so which batch a transaction lands in (it differs
     /// between nodes) never changes whether it applies.
     fn verify_payload(&self, txs: &[Tx], hashes: &[Hash]) -> Result<(), String> {
+        // A shorter `hashes` would leave transactions unchecked below.
+        assert_eq!(txs.len(), hashes.len(), "one digest per transaction");
         let mut pending: Vec<(usize, SignedTx, Vec<u8>, Hash)> = Vec::new();
         for (i, (bytes, &hash)) in txs.iter().zip(hashes).enumerate() {
             if bytes.len() > self.tx_max_bytes {
