@@ -34,8 +34,29 @@ pub enum CodecError {
 /// Encoding a value of the project's own types cannot fail; a failure is a
 /// programming error (for example a map with a non-serialisable key) and
 /// panics.
+///
+/// The value is walked twice: once to count its bytes, once to write them
+/// into a buffer of exactly that size. Counting is cheap next to copying,
+/// and a block of megabytes is then written once, instead of being copied
+/// through every doubling of a growing buffer (and page-faulted into each).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, config()).expect("canonical encoding of a project type")
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config()).expect("canonical encoding of a project type");
+    let mut out = ExactWriter(Vec::with_capacity(size.bytes_written));
+    bincode::serde::encode_into_writer(value, &mut out, config()).expect("canonical encoding of a project type");
+    debug_assert_eq!(out.0.len(), size.bytes_written, "the counting pass and the writing pass agree");
+    out.0
+}
+
+/// Appends to a buffer sized in advance by [`encode`]'s counting pass.
+struct ExactWriter(Vec<u8>);
+
+impl bincode::enc::write::Writer for ExactWriter {
+    #[inline(always)]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// Appends the canonical encoding of `value` to `out`.

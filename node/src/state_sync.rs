@@ -4,7 +4,7 @@
 //! A follower behind its leader's compaction point gets
 //! `Action::RequestSnapshot`; the driver starts [`fetch`] on the tokio
 //! runtime. It asks the peer for a [`SnapshotManifest`], then for every
-//! chunk in order over `/phalanx/sync/2`, checks each chunk's size and the
+//! chunk in order over `/phalanx/sync/3`, checks each chunk's size and the
 //! whole snapshot's digest ([`SnapshotAssembler`]), and hands the snapshot
 //! to the driver, which passes it to the committer thread to install (so an
 //! install never interleaves with a commit). The engine hears

@@ -2,9 +2,9 @@
 //!
 //! Owns the swarm (one tokio task) and nothing about consensus. Two
 //! request-response protocols run over each connection:
-//! - `/phalanx/msg/1`: one [`NetMsg`] per request (consensus messages and
+//! - `/phalanx/msg/2`: one [`NetMsg`] per request (consensus messages and
 //!   batches of gossiped transactions), acknowledged with an empty answer;
-//! - `/phalanx/sync/2`: a [`SyncWire`] request: block sync (answered with
+//! - `/phalanx/sync/3`: a [`SyncWire`] request: block sync (answered with
 //!   blocks, delivered to the [`InboundHandler`]) or a state snapshot query
 //!   (answered with bytes, delivered to the caller of
 //!   [`NetworkHandle::snapshot_request`]).
@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What travels on `/phalanx/msg/1`.
+/// What travels on `/phalanx/msg/2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum NetMsg {
     Consensus(ConsensusMsg),
@@ -55,7 +55,7 @@ impl NetMsg {
     }
 }
 
-/// What travels as a request on `/phalanx/sync/2`.
+/// What travels as a request on `/phalanx/sync/3`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SyncWire {
     /// Committed blocks (block sync).
@@ -113,7 +113,7 @@ pub struct NetConfig {
     /// Peers allowed to connect (every validator's network key).
     pub allowed: Vec<PeerId>,
     pub dial_interval: Duration,
-    /// Largest `/phalanx/msg/1` frame accepted.
+    /// Largest `/phalanx/msg/2` frame accepted.
     pub max_message_bytes: usize,
     /// Largest sync answer accepted.
     pub max_sync_bytes: usize,

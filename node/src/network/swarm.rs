@@ -18,8 +18,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-const MSG_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/msg/1");
-const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/sync/2");
+const MSG_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/msg/2");
+const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/phalanx/sync/3");
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
