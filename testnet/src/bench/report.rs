@@ -527,7 +527,7 @@ mod tests {
         }
         tr.admitted(2, Admission::Refused, 0);
         for i in [0, 1, 3, 5, 7] {
-            tr.commit(i, 1, 10, 0);
+            tr.commit(i, 1, 10, 0).unwrap();
         }
         let o = Outcomes::classify(&wl, &tr, None, &HashSet::new());
         assert_eq!((o.refused, o.stranded, o.lost), (1, 2, 0));
@@ -547,7 +547,7 @@ mod tests {
         let tr = Tracker::new(8, 1000.0, Instant::now());
         for i in [0, 1, 3] {
             tr.admitted(i, Admission::Accepted, 0);
-            tr.commit(i, 1, 10, 0);
+            tr.commit(i, 1, 10, 0).unwrap();
         }
         tr.admitted(2, Admission::Refused, 0);
         let o = Outcomes::classify(&wl, &tr, None, &HashSet::new());
@@ -561,7 +561,7 @@ mod tests {
         for i in 0..4 {
             tr.admitted(i, Admission::Accepted, 0);
         }
-        tr.commit(3, 1, 10, 0);
+        tr.commit(3, 1, 10, 0).unwrap();
         let o = Outcomes::classify(&wl, &tr, None, &HashSet::new());
         assert_eq!((o.lost, o.stranded), (3, 0));
         // Two of them were found in a mempool after the drain.

@@ -46,16 +46,19 @@ pub struct BlockSeen {
     pub txs: usize,
     /// Its id, to catch two blocks at one height.
     pub block_id: String,
+    /// A digest of its transaction list as first notified, to catch a node
+    /// that lists the same block's transactions differently.
+    pub txs_digest: u64,
 }
 
-/// A transaction one node reported committed at two heights.
+/// A transaction committed at two heights.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Duplicate {
     /// Its index in the run.
     pub tx: usize,
     /// Its hash (hex).
     pub hash: String,
-    /// The node whose stream reported it twice.
+    /// The node whose stream reported the second height.
     pub node: usize,
     pub first_height: u64,
     pub second_height: u64,
@@ -83,11 +86,12 @@ pub struct Tracker {
     pub errors: Mutex<BTreeMap<String, u64>>,
     /// Committed blocks by height.
     pub blocks: Mutex<BTreeMap<u64, BlockSeen>>,
-    /// A transaction seen at two different heights on one node's stream.
+    /// A transaction committed at two different heights.
     pub duplicates: AtomicU64,
     /// The first few duplicates, to investigate.
     pub duplicate_examples: Mutex<Vec<Duplicate>>,
-    /// A transaction reported at different heights by different nodes.
+    /// A block (same height, same id) whose transactions one node listed
+    /// differently from another.
     pub height_mismatches: AtomicU64,
     /// Two different block ids reported for one height.
     pub forks: AtomicU64,
@@ -169,9 +173,11 @@ impl Tracker {
         )
     }
 
-    /// Records a commit notification of transaction `i` at `height`,
-    /// received at `us`, with result `code`.
-    pub fn commit(&self, i: usize, height: u64, us: u64, code: u32) {
+    /// Records that transaction `i` committed at `height` (first notified
+    /// at `us`) with result `code`. Each height's transactions are recorded
+    /// once (see [`Tracker::block`]), so a transaction already recorded at
+    /// another height was committed twice: returns that first height.
+    pub fn commit(&self, i: usize, height: u64, us: u64, code: u32) -> Result<(), u64> {
         let h = height as u32;
         match self.commit_height[i].compare_exchange(0, h, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => {
@@ -180,12 +186,11 @@ impl Tracker {
                     self.failed_execution.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(other) if other != h => {
-                self.height_mismatches.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(other) if other != h => return Err(other.into()),
             Err(_) => {}
         }
         self.commit_us[i].fetch_min(us, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Accepted transactions not yet reported committed.
@@ -214,18 +219,39 @@ impl Tracker {
         }
     }
 
-    /// Records a block notification; counts a fork if another block was
-    /// reported at that height.
-    pub fn block(&self, height: u64, block_id: &str, txs: usize, us: u64) {
+    /// Records a block notification received at `us`, whose transaction
+    /// list digests to `txs_digest`. Returns whether the caller should read
+    /// the block's transactions: only the first notification of a height
+    /// is read (then [`Tracker::block_txs`]); a later one of the same block
+    /// is checked against it by digest (a different list counts as a
+    /// height mismatch), and a different block at that height counts as a
+    /// fork.
+    pub fn block(&self, height: u64, block_id: &str, txs_digest: u64, us: u64) -> bool {
         let mut blocks = self.blocks.lock().expect("blocks lock");
         match blocks.get_mut(&height) {
             Some(b) if b.block_id != block_id => {
                 self.forks.fetch_add(1, Ordering::Relaxed);
+                false
             }
-            Some(b) => b.first_us = b.first_us.min(us),
+            Some(b) => {
+                if b.txs_digest != txs_digest {
+                    self.height_mismatches.fetch_add(1, Ordering::Relaxed);
+                }
+                b.first_us = b.first_us.min(us);
+                false
+            }
             None => {
-                blocks.insert(height, BlockSeen { first_us: us, txs, block_id: block_id.to_owned() });
+                let seen = BlockSeen { first_us: us, txs: 0, block_id: block_id.to_owned(), txs_digest };
+                blocks.insert(height, seen);
+                true
             }
+        }
+    }
+
+    /// Records how many transactions the block at `height` holds.
+    pub fn block_txs(&self, height: u64, txs: usize) {
+        if let Some(b) = self.blocks.lock().expect("blocks lock").get_mut(&height) {
+            b.txs = txs;
         }
     }
 }
@@ -248,19 +274,23 @@ mod tests {
     #[test]
     fn first_commit_counts_and_later_reports_are_checked() {
         let t = Tracker::new(3, 10.0, Instant::now());
-        t.commit(0, 5, 900, 0);
-        t.commit(0, 5, 800, 0);
+        assert_eq!(t.commit(0, 5, 900, 0), Ok(()));
+        assert_eq!(t.commit(0, 5, 800, 0), Ok(()));
         assert_eq!(t.committed_at(0), Some(800));
         assert_eq!(t.committed.load(Ordering::Relaxed), 1);
-        t.commit(0, 6, 1000, 0);
-        assert_eq!(t.height_mismatches.load(Ordering::Relaxed), 1);
-        t.commit(1, 5, 900, 4);
+        assert_eq!(t.commit(0, 6, 1000, 0), Err(5), "a second height is a duplicate");
+        assert_eq!(t.commit(1, 5, 900, 4), Ok(()));
         assert_eq!(t.failed_execution.load(Ordering::Relaxed), 1);
         assert_eq!(t.committed_at(2), None);
-        t.block(5, "a", 2, 900);
-        t.block(5, "a", 2, 850);
-        t.block(5, "b", 2, 950);
+        assert!(t.block(5, "a", 7, 900), "the first notification of a height is read");
+        assert!(!t.block(5, "a", 7, 850), "a later one is only checked");
+        assert_eq!(t.height_mismatches.load(Ordering::Relaxed), 0);
+        assert!(!t.block(5, "a", 8, 950));
+        assert_eq!(t.height_mismatches.load(Ordering::Relaxed), 1, "the same block listed differently");
+        assert!(!t.block(5, "b", 7, 950));
         assert_eq!(t.forks.load(Ordering::Relaxed), 1);
-        assert_eq!(t.blocks.lock().unwrap()[&5].first_us, 850);
+        t.block_txs(5, 2);
+        let b = t.blocks.lock().unwrap()[&5].clone();
+        assert_eq!((b.first_us, b.txs), (850, 2));
     }
 }
