@@ -72,7 +72,32 @@ fn mempool(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // Noop-style payloads: each is its own sender (its hash), at nonce 0.
+    let lone = Unordered;
+    let hashes: Vec<phalanx_crypto::Hash> = txs.iter().map(|t| phalanx_crypto::Hash::digest(t)).collect();
+    group.bench_function("admit then commit 4096, one sender each", |b| {
+        b.iter_batched(
+            pool,
+            |p| {
+                for t in &txs {
+                    p.add(t.clone(), &lone).unwrap();
+                }
+                p.update(&hashes, &[]);
+                p
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
+}
+
+/// Each transaction is its own sender, at nonce 0 (as the noop application).
+struct Unordered;
+
+impl TxChecker for Unordered {
+    fn check(&self, tx: &[u8]) -> Result<TxInfo, Rejection> {
+        Ok(TxInfo { sender: *phalanx_crypto::Hash::digest(tx).as_bytes(), nonce: 0, next_nonce: 0 })
+    }
 }
 
 criterion_group!(benches, mempool);

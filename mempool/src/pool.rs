@@ -23,7 +23,7 @@
 //! senders visited); `update` is O((committed + stale) log n). Nothing here
 //! does I/O or calls the application.
 
-use crate::senders::{RecentHashes, RecentNonces, SenderQueue};
+use crate::senders::{Pending, RecentHashes, RecentNonces, SenderQueue};
 use crate::{Rejection, Sender, TxInfo};
 use bytes::Bytes;
 use phalanx_crypto::{DigestHasher, DigestMap, Hash};
@@ -181,7 +181,7 @@ impl Mempool {
         if self.committed.contains(&hash) {
             return Err(Rejection::Committed);
         }
-        if self.senders.get(&info.sender).is_some_and(|q| q.by_nonce.contains_key(&info.nonce)) {
+        if self.senders.get(&info.sender).is_some_and(|q| q.get(info.nonce).is_some()) {
             return Err(Rejection::NonceConflict { nonce: info.nonce });
         }
         self.check_room(tx.len())?;
@@ -229,11 +229,10 @@ impl Mempool {
         self.next_seq += 1;
         self.bytes += tx.len();
         let queue = self.senders.entry(info.sender).or_insert_with(|| SenderQueue::new(known));
-        if queue.arrivals.is_empty() {
+        if queue.is_empty() {
             self.by_arrival.insert(seq, info.sender);
         }
-        queue.by_nonce.insert(info.nonce, hash);
-        queue.arrivals.insert(seq);
+        queue.insert(info.nonce, hash, seq);
         self.entries.insert(hash, Entry { tx, sender: info.sender, nonce: info.nonce, seq });
     }
 
@@ -243,9 +242,8 @@ impl Mempool {
         let entry = self.entries.remove(hash)?;
         self.bytes -= entry.tx.len();
         let queue = self.senders.get_mut(&entry.sender).expect("every entry is in its sender's queue");
-        queue.by_nonce.remove(&entry.nonce);
         let was_oldest = queue.oldest() == Some(entry.seq);
-        queue.arrivals.remove(&entry.seq);
+        queue.remove(entry.nonce);
         if was_oldest {
             self.by_arrival.remove(&entry.seq);
             match queue.oldest() {
@@ -268,7 +266,7 @@ impl Mempool {
             return 0;
         }
         queue.committed_next = next;
-        let stale: Vec<Hash> = queue.by_nonce.range(..next).map(|(_, hash)| *hash).collect();
+        let stale: Vec<Hash> = queue.below(next).iter().map(|p| p.hash).collect();
         for hash in &stale {
             self.remove(hash);
         }
@@ -315,7 +313,7 @@ impl Mempool {
         budget: &mut Budget,
         out: &mut Vec<Bytes>,
     ) {
-        for (&nonce, hash) in queue.by_nonce.range(cursor..) {
+        for &Pending { nonce, ref hash, .. } in queue.from(cursor) {
             if nonce != cursor {
                 return;
             }
@@ -366,22 +364,24 @@ impl Mempool {
             assert_eq!(*hash, Hash::digest(&e.tx), "entries are keyed by their digest");
             assert!(e.tx.len() <= self.cfg.max_tx_bytes, "no entry exceeds max_tx_bytes");
             let queue = self.senders.get(&e.sender).expect("every entry's sender has a queue");
-            assert_eq!(queue.by_nonce.get(&e.nonce), Some(hash), "every entry is in its sender's nonce map");
-            assert!(queue.arrivals.contains(&e.seq), "every entry's arrival is in its sender's queue");
+            let p = queue.get(e.nonce).expect("every entry is in its sender's queue");
+            assert_eq!((p.hash, p.seq), (*hash, e.seq), "every entry is in its sender's queue under its nonce");
             assert!(e.nonce >= queue.committed_next, "no pending nonce is below the committed next nonce");
             assert!(e.nonce - queue.committed_next <= self.cfg.max_nonce_gap, "no pending nonce is past the gap");
         }
         let mut queued = 0;
         for (sender, queue) in &self.senders {
-            assert!(!queue.by_nonce.is_empty(), "no stored queue is empty");
-            assert_eq!(queue.by_nonce.len(), queue.arrivals.len(), "one arrival per pending nonce");
-            for (nonce, hash) in &queue.by_nonce {
-                let e = self.entries.get(hash).expect("every nonce map value is an entry");
-                assert_eq!((e.sender, e.nonce), (*sender, *nonce), "nonce map values match their entry");
+            assert!(!queue.is_empty(), "no stored queue is empty");
+            let nonces: Vec<u64> = queue.iter().map(|p| p.nonce).collect();
+            assert!(nonces.windows(2).all(|w| w[0] < w[1]), "a queue is sorted by nonce, one per nonce");
+            for p in queue.iter() {
+                let e = self.entries.get(&p.hash).expect("every queued hash is an entry");
+                assert_eq!((e.sender, e.nonce, e.seq), (*sender, p.nonce, p.seq), "queue items match their entry");
             }
             let oldest = queue.oldest().expect("queue is not empty");
+            assert_eq!(Some(oldest), queue.iter().map(|p| p.seq).min(), "a queue knows its earliest arrival");
             assert_eq!(self.by_arrival.get(&oldest), Some(sender), "senders are indexed by their oldest arrival");
-            queued += queue.by_nonce.len();
+            queued += queue.len();
         }
         assert_eq!(queued, self.entries.len(), "the queues hold exactly the entries");
         assert_eq!(self.by_arrival.len(), self.senders.len(), "one arrival key per queued sender");

@@ -2,23 +2,38 @@
 //! of committed next nonces and of committed transaction hashes.
 //!
 //! Invariants:
-//! - a [`SenderQueue`] is never empty while it is stored: its `by_nonce` and
-//!   `arrivals` hold one item per pending transaction of the sender;
+//! - a [`SenderQueue`] is never empty while it is stored: it holds one item
+//!   per pending transaction of the sender, sorted by nonce, and knows the
+//!   earliest arrival among them;
 //! - [`RecentNonces`] holds at most `cap` senders, and its eviction order
 //!   names each of them exactly once; [`RecentHashes`] likewise for hashes.
 
 use crate::Sender;
 use phalanx_crypto::{DigestHasher, DigestSet, Hash};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
-/// The pending transactions of one sender.
+/// One pending transaction in its sender's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) nonce: u64,
+    pub(crate) hash: Hash,
+    /// Its arrival sequence number in the pool.
+    pub(crate) seq: u64,
+}
+
+/// The pending transactions of one sender: a vector sorted by nonce (at
+/// most `max_nonce_gap + 1` of them), and the earliest arrival among them.
+///
+/// A vector rather than ordered trees: most senders have a handful of
+/// pending transactions (a noop payload is its own sender, with one), and
+/// one small allocation per sender costs far less than a tree node per map.
 #[derive(Debug)]
 pub(crate) struct SenderQueue {
-    /// Pending transactions by nonce; at most one per nonce.
-    pub(crate) by_nonce: BTreeMap<u64, Hash>,
-    /// Arrival sequence numbers of the pending transactions; the first is
-    /// the sender's place in the pool's first-in first-out order.
-    pub(crate) arrivals: BTreeSet<u64>,
+    /// Pending transactions by increasing nonce; at most one per nonce.
+    pending: Vec<Pending>,
+    /// The smallest `seq` in `pending` (meaningless when it is empty): the
+    /// sender's place in the pool's first-in first-out order.
+    oldest: u64,
     /// The highest committed next nonce known for this sender; every pending
     /// nonce is at least this.
     pub(crate) committed_next: u64,
@@ -26,12 +41,66 @@ pub(crate) struct SenderQueue {
 
 impl SenderQueue {
     pub(crate) fn new(committed_next: u64) -> SenderQueue {
-        SenderQueue { by_nonce: BTreeMap::new(), arrivals: BTreeSet::new(), committed_next }
+        SenderQueue { pending: Vec::new(), oldest: 0, committed_next }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
     }
 
     /// The arrival of the sender's oldest pending transaction.
     pub(crate) fn oldest(&self) -> Option<u64> {
-        self.arrivals.first().copied()
+        (!self.pending.is_empty()).then_some(self.oldest)
+    }
+
+    fn position(&self, nonce: u64) -> Result<usize, usize> {
+        self.pending.binary_search_by_key(&nonce, |p| p.nonce)
+    }
+
+    /// The pending transaction with `nonce`, if any.
+    pub(crate) fn get(&self, nonce: u64) -> Option<&Pending> {
+        self.position(nonce).ok().map(|i| &self.pending[i])
+    }
+
+    /// Adds a transaction that arrived after every pending one (`seq` is
+    /// the pool's newest), at a nonce none of them has.
+    pub(crate) fn insert(&mut self, nonce: u64, hash: Hash, seq: u64) {
+        debug_assert!(self.pending.iter().all(|p| p.seq < seq), "arrivals are issued in order");
+        let at = self.position(nonce).expect_err("one pending transaction per nonce");
+        if self.pending.is_empty() {
+            self.oldest = seq;
+        }
+        self.pending.insert(at, Pending { nonce, hash, seq });
+    }
+
+    /// Removes the transaction with `nonce`.
+    pub(crate) fn remove(&mut self, nonce: u64) -> Option<Pending> {
+        let p = self.pending.remove(self.position(nonce).ok()?);
+        if p.seq == self.oldest {
+            self.oldest = self.pending.iter().map(|q| q.seq).min().unwrap_or(0);
+        }
+        Some(p)
+    }
+
+    /// The pending transactions with a nonce below `next`.
+    pub(crate) fn below(&self, next: u64) -> &[Pending] {
+        &self.pending[..self.position(next).unwrap_or_else(|i| i)]
+    }
+
+    /// The pending transactions from nonce `cursor` up, in nonce order.
+    pub(crate) fn from(&self, cursor: u64) -> &[Pending] {
+        &self.pending[self.position(cursor).unwrap_or_else(|i| i)..]
+    }
+
+    /// All pending transactions, in nonce order.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Pending> {
+        self.pending.iter()
     }
 }
 
@@ -74,6 +143,7 @@ impl RecentNonces {
         self.order.push_back(sender);
     }
 
+    #[cfg(test)]
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.next.len()
