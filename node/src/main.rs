@@ -20,22 +20,6 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's built-in options, read when it starts (the `_RJEM_MALLOC_CONF`
-/// environment variable still overrides them): back its memory with
-/// transparent huge pages. A validator allocates megabyte buffers for every
-/// block it receives, encodes and stores; with 4 KiB pages each one costs
-/// hundreds of page faults, which took about 9 % of both cores at noop
-/// saturation (figures in docs/benchmarks.md, "Huge pages").
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: MallocConf = MallocConf(c"thp:always,metadata_thp:always".as_ptr());
-
-/// A C string pointer jemalloc reads as `const char *malloc_conf`.
-#[repr(transparent)]
-struct MallocConf(*const std::ffi::c_char);
-
-// SAFETY: the pointer is to a static, immutable C string.
-unsafe impl Sync for MallocConf {}
-
 #[derive(Parser)]
 #[command(name = "phalanx", version, about = "A Byzantine-fault-tolerant replication node (HotStuff, libp2p, sled)")]
 struct Cli {
