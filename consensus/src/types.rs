@@ -65,6 +65,23 @@ impl TxHashes {
         (root, cache)
     }
 
+    /// A cache holding `hashes` as the digests of `txs`, for transactions
+    /// whose digests are already known: a proposal rebuilt from the
+    /// mempool (whose entries are keyed by their digest) and from fetched
+    /// transactions checked against the digests asked for. The caller
+    /// vouches that `hashes[i]` is `tx_hash(&txs[i])`: verification trusts
+    /// the cache, so anything else would let a wrong payload pass.
+    pub fn known(txs: &[Tx], hashes: Arc<[Hash]>) -> TxHashes {
+        assert_eq!(txs.len(), hashes.len(), "one digest per transaction");
+        debug_assert!(
+            txs.iter().zip(hashes.iter()).all(|(t, h)| tx_hash(t) == *h),
+            "the digests are the transactions'"
+        );
+        let cache = TxHashes::default();
+        let _ = cache.0.set((txs.to_vec(), hashes));
+        cache
+    }
+
     /// The digests, if computed from exactly these transactions.
     pub fn get(&self, txs: &[Tx]) -> Option<Arc<[Hash]>> {
         let (seen, hashes) = self.0.get()?;

@@ -131,6 +131,14 @@ impl SharedMempool {
         self.pool.lock().get(hash)
     }
 
+    /// The pending transactions with these hashes, in order (`None` for
+    /// one not pending), under one lock. Each is the transaction whose
+    /// digest is its hash.
+    pub fn get_many(&self, hashes: &[Hash]) -> Vec<Option<Bytes>> {
+        let pool = self.pool.lock();
+        hashes.iter().map(|h| pool.get(h)).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.pool.lock().len()
     }

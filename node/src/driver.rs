@@ -21,6 +21,7 @@
 
 use crate::app::Application;
 use crate::committer::CommitJob;
+use crate::compact::{CompactProposal, SentProposals};
 use crate::evidence::EvidenceReporter;
 use crate::faults::{Dest, FaultLayer, Outgoing};
 use crate::metrics::Metrics;
@@ -164,6 +165,8 @@ pub struct Driver {
     pub evidence: Option<EvidenceReporter>,
     /// Execution results and control (unbounded; never dropped).
     pub internal: Receiver<DriverEvent>,
+    /// Payloads of the proposals sent compact, for replicas that fetch.
+    pub sent: Arc<SentProposals>,
 }
 
 struct State {
@@ -346,7 +349,16 @@ impl Driver {
                 None => return warn!(to = %v.short(), "no network identity for validator"),
             },
         };
-        let (net, msg) = (self.net.clone(), NetMsg::Consensus(o.msg));
+        let msg = match o.msg {
+            // Replicas hold the payload already (gossip): send its digests.
+            ConsensusMsg::HotStuff(HotStuffMsg::Proposal(p)) if !p.block.txs.is_empty() => {
+                let (cp, txs, hashes) = CompactProposal::split(*p);
+                self.sent.insert(cp.block_id(), txs, hashes);
+                NetMsg::CompactProposal(Box::new(cp))
+            }
+            m => NetMsg::Consensus(m),
+        };
+        let net = self.net.clone();
         let send = move || match to {
             Some(p) => net.send(p, &msg),
             None => net.broadcast(&msg),

@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod committer;
+pub mod compact;
 pub mod driver;
 pub mod evidence;
 pub mod faults;

@@ -13,6 +13,7 @@
 
 use crate::app::{self as application, Application};
 use crate::committer::{ChainTip, Committer, Waiters};
+use crate::compact::{CompactProposal, SentProposals};
 use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, EngineRequests, INBOX, PeerMap};
 use crate::evidence::EvidenceReporter;
 use crate::faults::{FaultLayer, FaultPlan};
@@ -26,12 +27,13 @@ use crossbeam_channel::Sender;
 use libp2p::PeerId;
 use parking_lot::RwLock;
 use phalanx_config::{Fault, Loaded, Protocol};
-use phalanx_consensus::engine::{ConsensusMsg, Engine, EngineStatus, Input, SyncRequest, SyncResponse};
+use phalanx_consensus::engine::{ConsensusMsg, Engine, EngineStatus, HotStuffMsg, Input, SyncRequest, SyncResponse};
 use phalanx_consensus::hotstuff::reputation::Params as ReputationParams;
 use phalanx_consensus::hotstuff::{EngineConfig, HotStuff, serve_sync};
 use phalanx_consensus::raft::{Raft, RaftConfig};
 use phalanx_consensus::smr::PayloadVerifier;
-use phalanx_consensus::types::{Block, Validator, ValidatorSet};
+use phalanx_consensus::types::{Block, BlockId, Proposal, Validator, ValidatorSet};
+use phalanx_crypto::{Hash, codec as canonical};
 use phalanx_mempool::{MempoolConfig, Rejection, SharedMempool};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,6 +90,11 @@ struct Inbound {
     store: Arc<dyn ChainStore>,
     metrics: Arc<Metrics>,
     snapshots: SnapshotServer,
+    /// The network, once started (it needs this handler first): compact
+    /// proposals fetch missing transactions through it.
+    net: std::sync::OnceLock<NetworkHandle>,
+    /// Payloads of the proposals this node sent compact, for fetches.
+    sent: Arc<SentProposals>,
 }
 
 impl Inbound {
@@ -134,6 +141,56 @@ impl InboundHandler for Inbound {
         });
     }
 
+    fn compact_proposal(&self, from: PeerId, cp: CompactProposal) {
+        let Some(v) = self.peers.validator(&from) else {
+            return self.invalid(from, "compact proposal from a peer that is not a validator".into());
+        };
+        let (mempool, driver, metrics) = (self.mempool.clone(), self.driver.clone(), self.metrics.clone());
+        let net = self.net.get().cloned();
+        // Off the network task: the lookups take the mempool's lock.
+        tokio::task::spawn_blocking(move || {
+            let counter = metrics.clone();
+            let found = mempool.get_many(&cp.hashes);
+            let missing = CompactProposal::missing(&found);
+            let deliver = move |p: Proposal| {
+                let msg = ConsensusMsg::HotStuff(HotStuffMsg::Proposal(Box::new(p)));
+                if driver.try_send(DriverEvent::Input(Input::Message { from: v, msg })).is_err() {
+                    metrics.inbound_dropped.inc();
+                }
+            };
+            if missing.is_empty() {
+                if let Ok(p) = cp.rebuild(found, Vec::new()) {
+                    deliver(p);
+                }
+                return;
+            }
+            let Some(net) = net else { return };
+            let (block, wanted) = (cp.block_id(), missing.iter().map(|&i| cp.hashes[i]).collect::<Vec<_>>());
+            debug!(%block, missing = wanted.len(), of = cp.hashes.len(), "compact proposal: fetching transactions");
+            let answer = net.proposal_txs_request(from, block, wanted);
+            tokio::runtime::Handle::current().spawn(async move {
+                let bytes = match answer.await {
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(why)) => return debug!(%block, %why, "compact proposal: fetch failed"),
+                    Err(_) => return,
+                };
+                let fetched = match canonical::decode::<Option<Vec<Bytes>>>(&bytes) {
+                    Ok(Some(txs)) => txs,
+                    Ok(None) => return debug!(%block, "compact proposal: the proposer no longer has its payload"),
+                    Err(e) => return bad_fetch(&counter, from, format!("undecodable proposal transactions: {e}")),
+                };
+                match cp.rebuild(found, fetched) {
+                    Ok(p) => deliver(p),
+                    Err(why) => bad_fetch(&counter, from, why),
+                }
+            });
+        });
+    }
+
+    fn serve_proposal_txs(&self, block: &BlockId, hashes: &[Hash]) -> Vec<u8> {
+        canonical::encode(&self.sent.serve(block, hashes))
+    }
+
     fn serve_sync(&self, request: SyncRequest) -> SyncResponse {
         serve_sync(&request, self.store.as_block_source(), SYNC_MAX_BLOCKS, SYNC_MAX_BYTES)
     }
@@ -163,6 +220,13 @@ impl InboundHandler for Inbound {
         warn!(peer = %from, %reason, "refused input from peer");
         self.metrics.invalid_message(&from.to_string());
     }
+}
+
+/// A peer answered a fetch of proposal transactions with something that is
+/// not them: counted against it like any garbage it sends.
+fn bad_fetch(metrics: &Metrics, from: PeerId, why: String) {
+    warn!(peer = %from, reason = %why, "refused input from peer");
+    metrics.invalid_message(&from.to_string());
 }
 
 fn parse_addr(s: &str, field: &str) -> anyhow::Result<SocketAddr> {
@@ -236,6 +300,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
     let (internal_tx, internal_rx) = crossbeam_channel::unbounded();
     let (commit_tx, commit_rx) = crossbeam_channel::bounded(COMMIT_QUEUE);
 
+    let sent_proposals = Arc::new(SentProposals::default());
     let inbound = Arc::new(Inbound {
         peers: peers.clone(),
         driver: driver_tx.clone(),
@@ -244,6 +309,8 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         store: store.clone(),
         metrics: metrics.clone(),
         snapshots: SnapshotServer::new(store.clone(), state_sync::CHUNK_BYTES),
+        net: std::sync::OnceLock::new(),
+        sent: sent_proposals.clone(),
     });
     let p2p_addr = parse_addr(&cfg.p2p.listen_addr, "p2p.listen_addr")?;
     let net_cfg = NetConfig {
@@ -258,8 +325,10 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         dial_interval: Duration::from_millis(cfg.p2p.dial_interval_ms),
         max_message_bytes: genesis.consensus.block_max_bytes as usize + (1 << 20),
         max_sync_bytes: SYNC_MAX_BYTES * 2 + (8 << 20),
+        max_sync_request_bytes: genesis.consensus.block_max_txs as usize * 33 + 4096,
     };
-    let net = network::spawn(net_cfg, &loaded.node_key, inbound, shutdown_rx.clone())?;
+    let net = network::spawn(net_cfg, &loaded.node_key, inbound.clone(), shutdown_rx.clone())?;
+    let _ = inbound.net.set(net.clone());
 
     let mut recovery = store.recovery(EXECUTED_KEEP)?;
     recovery.membership = crate::app::raft_config(store.as_state());
@@ -374,6 +443,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         internal: internal_rx,
         faults: fault_layer,
         evidence,
+        sent: sent_proposals,
     };
     let first = Input::Restored(Box::new(recovery));
     let driver = std::thread::Builder::new().name("consensus".into()).spawn(move || driver.run(first))?;

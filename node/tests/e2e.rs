@@ -144,6 +144,39 @@ async fn four_validators_commit_200_transactions_and_agree() {
     }
 }
 
+/// Proposals travel compact (their payload as digests, `node/src/compact.rs`).
+/// A validator that gossips nothing holds transactions no peer has seen: its
+/// peers must fetch them from it to rebuild its proposals, and nothing else
+/// could commit them. All commit, on every validator, with the same chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_fetch_what_a_compact_proposal_names_and_they_lack() {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::generate(bin(), 4, &[]).expect("generate testnet");
+    log_env(&mut c);
+    let toml_path = c.nodes[0].home.join("config/node.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    assert!(toml.contains("gossip = true"), "node.toml names the gossip setting");
+    std::fs::write(&toml_path, toml.replace("gossip = true", "gossip = false")).unwrap();
+    c.start_all().expect("start");
+    for i in 0..4 {
+        c.wait_height(i, 1, DEADLINE).await.expect("first block");
+    }
+    let key = client(&c, 0);
+    let mut hashes = Vec::new();
+    for n in 0..40u64 {
+        let tx = put(&key, n, &format!("quiet-k{n}"), &format!("v{n}"));
+        hashes.push(tx_hash(&tx));
+        let r = submit(&c, 0, "broadcast_tx_sync", &tx).await.unwrap();
+        assert_eq!(r["code"], 0);
+    }
+    wait_committed(&c, &[0, 1, 2, 3], &hashes).await;
+    assert_same_chain(&c, &[0, 1, 2, 3]).await;
+    for i in 1..4 {
+        let r = c.call(i, "query", json!({ "key": "quiet-k39" })).await.unwrap();
+        assert_eq!(r["value"]["utf8"], "v39", "node{i}");
+    }
+}
+
 /// Issue 2, shown 3: with one validator killed (SIGKILL) the other three keep
 /// committing; restarted, it catches up from its peers and its chain and app
 /// hashes equal theirs.

@@ -5,9 +5,10 @@
 //! - `/phalanx/msg/2`: one [`NetMsg`] per request (consensus messages and
 //!   batches of gossiped transactions), acknowledged with an empty answer;
 //! - `/phalanx/sync/3`: a [`SyncWire`] request: block sync (answered with
-//!   blocks, delivered to the [`InboundHandler`]) or a state snapshot query
-//!   (answered with bytes, delivered to the caller of
-//!   [`NetworkHandle::snapshot_request`]).
+//!   blocks, delivered to the [`InboundHandler`]), a state snapshot query or
+//!   a fetch of a compact proposal's missing transactions (answered with
+//!   bytes, delivered to the caller of [`NetworkHandle::snapshot_request`]
+//!   or [`NetworkHandle::proposal_txs_request`]).
 //!
 //! Peer policy: only the network keys listed in genesis, and in Raft mode
 //! those of members added later by configuration entries, may connect
@@ -30,7 +31,8 @@ use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId, identity};
 use parking_lot::RwLock;
 use phalanx_consensus::engine::{ConsensusMsg, SyncRequest, SyncResponse};
-use phalanx_crypto::{Keypair, PublicKey, codec as canonical};
+use phalanx_consensus::types::BlockId;
+use phalanx_crypto::{Hash, Keypair, PublicKey, codec as canonical};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +46,9 @@ pub enum NetMsg {
     Consensus(ConsensusMsg),
     /// Transactions admitted by the sender's mempool.
     Txs(Vec<Bytes>),
+    /// A HotStuff proposal whose payload travels as digests
+    /// ([`crate::compact`]).
+    CompactProposal(Box<crate::compact::CompactProposal>),
 }
 
 impl NetMsg {
@@ -62,6 +67,10 @@ pub enum SyncWire {
     Blocks(SyncRequest),
     /// A state snapshot query, encoded by `crate::snapshot`.
     Snapshot(Vec<u8>),
+    /// The transactions with these digests of a proposal the peer sent
+    /// compact; answered with `Option<Vec<Bytes>>`, in the order asked
+    /// (`None`: the peer no longer has them all).
+    ProposalTxs { block: BlockId, hashes: Vec<Hash> },
 }
 
 /// The libp2p identity for a node key.
@@ -90,6 +99,11 @@ pub trait InboundHandler: Send + Sync + 'static {
     fn consensus(&self, from: PeerId, msg: ConsensusMsg);
     /// Transactions gossiped by `from`.
     fn transactions(&self, from: PeerId, txs: Vec<Bytes>);
+    /// A proposal `from` sent compact (its payload as digests).
+    fn compact_proposal(&self, from: PeerId, proposal: crate::compact::CompactProposal);
+    /// Answers a peer's request for transactions of a proposal this node
+    /// sent compact (encoded `Option<Vec<Bytes>>`).
+    fn serve_proposal_txs(&self, block: &BlockId, hashes: &[Hash]) -> Vec<u8>;
     /// Answers a peer's sync request (may block on storage; called off the
     /// network task).
     fn serve_sync(&self, request: SyncRequest) -> SyncResponse;
@@ -117,6 +131,9 @@ pub struct NetConfig {
     pub max_message_bytes: usize,
     /// Largest sync answer accepted.
     pub max_sync_bytes: usize,
+    /// Largest sync request accepted (a fetch of a compact proposal's
+    /// missing transactions lists up to a block's worth of digests).
+    pub max_sync_request_bytes: usize,
 }
 
 /// One connected peer, for `net_info`.
@@ -145,7 +162,7 @@ pub(crate) enum Command {
     Send { peer: PeerId, bytes: Vec<u8> },
     Broadcast { bytes: Vec<u8> },
     SyncRequest { peer: PeerId, bytes: Vec<u8> },
-    SnapshotRequest { peer: PeerId, bytes: Vec<u8>, reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, String>> },
+    Ask { peer: PeerId, bytes: Vec<u8>, reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, String>> },
     SyncReply { channel: libp2p::request_response::ResponseChannel<Vec<u8>>, bytes: Vec<u8> },
     AddPeer { peer: PeerId, addr: Multiaddr },
     Partition { peers: std::collections::HashSet<PeerId> },
@@ -193,12 +210,30 @@ impl NetworkHandle {
         peer: PeerId,
         query: Vec<u8>,
     ) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, String>> {
+        self.ask(peer, &SyncWire::Snapshot(query))
+    }
+
+    /// Asks `peer` for the transactions with `hashes` of proposal `block`,
+    /// which it sent compact; the encoded answer (or why there is none)
+    /// arrives on the returned channel.
+    pub fn proposal_txs_request(
+        &self,
+        peer: PeerId,
+        block: BlockId,
+        hashes: Vec<Hash>,
+    ) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, String>> {
+        self.ask(peer, &SyncWire::ProposalTxs { block, hashes })
+    }
+
+    /// Sends a sync-protocol request whose answer goes to the returned
+    /// channel rather than to the handler.
+    fn ask(&self, peer: PeerId, wire: &SyncWire) -> tokio::sync::oneshot::Receiver<Result<Vec<u8>, String>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let bytes = canonical::encode(&SyncWire::Snapshot(query));
-        if let Err(e) = self.cmd.try_send(Command::SnapshotRequest { peer, bytes, reply: tx }) {
+        let bytes = canonical::encode(wire);
+        if let Err(e) = self.cmd.try_send(Command::Ask { peer, bytes, reply: tx }) {
             self.stats.dropped_full_queue.fetch_add(1, Ordering::Relaxed);
-            if let mpsc::error::TrySendError::Full(Command::SnapshotRequest { reply, .. })
-            | mpsc::error::TrySendError::Closed(Command::SnapshotRequest { reply, .. }) = e
+            if let mpsc::error::TrySendError::Full(Command::Ask { reply, .. })
+            | mpsc::error::TrySendError::Closed(Command::Ask { reply, .. }) = e
             {
                 let _ = reply.send(Err("the network queue is full or closed".into()));
             }

@@ -31,7 +31,9 @@ struct Behaviour {
 
 enum Outstanding {
     Blocks,
-    Snapshot(tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>),
+    /// A request whose answer goes to a channel (snapshot queries,
+    /// proposal transactions).
+    Asked(tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>),
 }
 
 struct Task {
@@ -66,7 +68,7 @@ pub fn spawn(
     let keypair = libp2p_keypair(node_key);
     let local = keypair.public().to_peer_id();
     let msg_codec = FrameCodec { max_request: cfg.max_message_bytes, max_response: 16 };
-    let sync_codec = FrameCodec { max_request: 4096, max_response: cfg.max_sync_bytes };
+    let sync_codec = FrameCodec { max_request: cfg.max_sync_request_bytes, max_response: cfg.max_sync_bytes };
     let mut allow = allow_block_list::Behaviour::default();
     for p in cfg.allowed.iter().filter(|p| **p != local) {
         allow.allow_peer(*p);
@@ -187,13 +189,13 @@ impl Task {
                     self.sync_requests.insert(id, Outstanding::Blocks);
                 }
             }
-            Command::SnapshotRequest { peer, bytes, reply } => {
+            Command::Ask { peer, bytes, reply } => {
                 if self.partitioned(&peer) {
                     let _ = reply.send(Err(format!("partitioned from {peer}")));
                     return;
                 }
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
-                self.sync_requests.insert(id, Outstanding::Snapshot(reply));
+                self.sync_requests.insert(id, Outstanding::Asked(reply));
             }
             Command::Partition { peers } => {
                 info!(peers = peers.len(), "partition: dropping all traffic with {} peers", peers.len());
@@ -278,6 +280,7 @@ impl Task {
                 match super::NetMsg::decode(&request) {
                     Ok(super::NetMsg::Consensus(m)) => self.handler.consensus(peer, m),
                     Ok(super::NetMsg::Txs(txs)) => self.handler.transactions(peer, txs),
+                    Ok(super::NetMsg::CompactProposal(p)) => self.handler.compact_proposal(peer, *p),
                     Err(e) => self.handler.invalid(peer, format!("undecodable message ({} bytes): {e}", request.len())),
                 }
             }
@@ -320,6 +323,7 @@ impl Task {
                     let bytes = match req {
                         SyncWire::Blocks(r) => canonical::encode(&handler.serve_sync(r)),
                         SyncWire::Snapshot(q) => handler.serve_snapshot(&q),
+                        SyncWire::ProposalTxs { block, hashes } => handler.serve_proposal_txs(&block, &hashes),
                     };
                     let _ = reply.blocking_send(Command::SyncReply { channel, bytes });
                     drop(permit);
@@ -330,7 +334,7 @@ impl Task {
                 message: request_response::Message::Response { request_id, response },
                 ..
             } => match self.sync_requests.remove(&request_id) {
-                Some(Outstanding::Snapshot(reply)) => {
+                Some(Outstanding::Asked(reply)) => {
                     let _ = reply.send(Ok(response));
                 }
                 _ => match canonical::decode::<SyncResponse>(&response) {
@@ -339,7 +343,7 @@ impl Task {
                 },
             },
             request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                if let Some(Outstanding::Snapshot(reply)) = self.sync_requests.remove(&request_id) {
+                if let Some(Outstanding::Asked(reply)) = self.sync_requests.remove(&request_id) {
                     let _ = reply.send(Err(format!("request to {peer} failed: {error}")));
                 }
                 warn!(%peer, %error, "sync request failed");
