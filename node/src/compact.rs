@@ -98,6 +98,8 @@ impl CompactProposal {
 
 /// Proposals sent most recently at most, kept to answer fetches.
 pub const SENT_KEPT: usize = 8;
+/// Bytes of payload kept at most (the newest payload is always kept).
+pub const SENT_KEPT_BYTES: usize = 64 << 20;
 
 /// The payloads of the last [`SENT_KEPT`] proposals this node sent, to
 /// answer replicas that lack some of their transactions.
@@ -106,29 +108,39 @@ pub struct SentProposals {
     sent: Mutex<VecDeque<SentPayload>>,
 }
 
-/// A sent proposal's block id, payload and the payload's digests.
-type SentPayload = (BlockId, Vec<Tx>, Arc<[Hash]>);
+/// A sent proposal's payload, its digests, and (built on the first fetch)
+/// where each digest is.
+struct SentPayload {
+    id: BlockId,
+    txs: Vec<Tx>,
+    hashes: Arc<[Hash]>,
+    bytes: usize,
+    index: std::sync::OnceLock<HashMap<Hash, usize>>,
+}
 
 impl SentProposals {
     /// Remembers the payload of block `id`, forgetting the oldest.
     pub fn insert(&self, id: BlockId, txs: Vec<Tx>, hashes: Arc<[Hash]>) {
         let mut sent = self.sent.lock();
-        if sent.iter().any(|(b, _, _)| *b == id) {
+        if sent.iter().any(|p| p.id == id) {
             return;
         }
-        if sent.len() >= SENT_KEPT {
+        let bytes = txs.iter().map(|t| t.len()).sum();
+        sent.push_back(SentPayload { id, txs, hashes, bytes, index: Default::default() });
+        while sent.len() > SENT_KEPT
+            || (sent.len() > 1 && sent.iter().map(|p| p.bytes).sum::<usize>() > SENT_KEPT_BYTES)
+        {
             sent.pop_front();
         }
-        sent.push_back((id, txs, hashes));
     }
 
     /// The transactions of block `id` with these digests, in the order
     /// asked; `None` if the block is not remembered or lacks one of them.
     pub fn serve(&self, id: &BlockId, wanted: &[Hash]) -> Option<Vec<Tx>> {
         let sent = self.sent.lock();
-        let (_, txs, hashes) = sent.iter().find(|(b, _, _)| b == id)?;
-        let at: HashMap<&Hash, usize> = hashes.iter().enumerate().map(|(i, h)| (h, i)).collect();
-        wanted.iter().map(|h| at.get(h).map(|&i| txs[i].clone())).collect()
+        let p = sent.iter().find(|p| p.id == *id)?;
+        let at = p.index.get_or_init(|| p.hashes.iter().enumerate().map(|(i, h)| (*h, i)).collect());
+        wanted.iter().map(|h| at.get(h).map(|&i| p.txs[i].clone())).collect()
     }
 }
 

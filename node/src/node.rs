@@ -95,7 +95,25 @@ struct Inbound {
     net: std::sync::OnceLock<NetworkHandle>,
     /// Payloads of the proposals this node sent compact, for fetches.
     sent: Arc<SentProposals>,
+    /// Compact proposals come only from HotStuff leaders, with at most
+    /// this many digests.
+    compact: Option<CompactLimits>,
+    /// Fetches of proposal transactions in flight, per peer.
+    fetching: Arc<parking_lot::Mutex<std::collections::HashMap<PeerId, usize>>>,
 }
+
+/// What a compact proposal may name (HotStuff mode only).
+#[derive(Clone, Copy)]
+struct CompactLimits {
+    max_txs: usize,
+}
+
+/// Fetches of one peer's proposal transactions in flight at most; a
+/// compact proposal that would need another is dropped, as a lost message.
+const FETCHES_PER_PEER: usize = 4;
+/// How long a replica waits for fetched proposal transactions: past it the
+/// round's timeout has its say anyway.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Inbound {
     fn to_driver(&self, input: Input) {
@@ -145,7 +163,21 @@ impl InboundHandler for Inbound {
         let Some(v) = self.peers.validator(&from) else {
             return self.invalid(from, "compact proposal from a peer that is not a validator".into());
         };
+        let Some(limits) = self.compact else {
+            return self.invalid(from, "compact proposal in Raft mode".into());
+        };
+        // Checked before any work: only the block's proposer sends it, and
+        // it names no more transactions than a block may hold.
+        if cp.proposal.block.header.proposer != v {
+            return self.invalid(from, "compact proposal of a block it did not propose".into());
+        }
+        if cp.hashes.len() > limits.max_txs {
+            let n = cp.hashes.len();
+            return self
+                .invalid(from, format!("compact proposal of {n} transactions; a block holds {}", limits.max_txs));
+        }
         let (mempool, driver, metrics) = (self.mempool.clone(), self.driver.clone(), self.metrics.clone());
+        let fetching = self.fetching.clone();
         let net = self.net.get().cloned();
         // Off the network task: the lookups take the mempool's lock.
         tokio::task::spawn_blocking(move || {
@@ -166,13 +198,32 @@ impl InboundHandler for Inbound {
             }
             let Some(net) = net else { return };
             let (block, wanted) = (cp.block_id(), missing.iter().map(|&i| cp.hashes[i]).collect::<Vec<_>>());
+            {
+                let mut f = fetching.lock();
+                let n = f.entry(from).or_insert(0);
+                if *n >= FETCHES_PER_PEER {
+                    return debug!(%block, "compact proposal dropped: fetches from its sender already in flight");
+                }
+                *n += 1;
+            }
             debug!(%block, missing = wanted.len(), of = cp.hashes.len(), "compact proposal: fetching transactions");
             let answer = net.proposal_txs_request(from, block, wanted);
             tokio::runtime::Handle::current().spawn(async move {
-                let bytes = match answer.await {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(why)) => return debug!(%block, %why, "compact proposal: fetch failed"),
-                    Err(_) => return,
+                let answer = tokio::time::timeout(FETCH_TIMEOUT, answer).await;
+                {
+                    let mut f = fetching.lock();
+                    if let Some(n) = f.get_mut(&from) {
+                        *n -= 1;
+                        if *n == 0 {
+                            f.remove(&from);
+                        }
+                    }
+                }
+                let bytes = match answer {
+                    Ok(Ok(Ok(bytes))) => bytes,
+                    Ok(Ok(Err(why))) => return debug!(%block, %why, "compact proposal: fetch failed"),
+                    Ok(Err(_)) => return,
+                    Err(_) => return debug!(%block, "compact proposal: fetch timed out"),
                 };
                 let fetched = match canonical::decode::<Option<Vec<Bytes>>>(&bytes) {
                     Ok(Some(txs)) => txs,
@@ -311,8 +362,12 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         snapshots: SnapshotServer::new(store.clone(), state_sync::CHUNK_BYTES),
         net: std::sync::OnceLock::new(),
         sent: sent_proposals.clone(),
+        compact: (genesis.consensus.protocol == Protocol::HotStuff)
+            .then_some(CompactLimits { max_txs: genesis.consensus.block_max_txs as usize }),
+        fetching: Default::default(),
     });
     let p2p_addr = parse_addr(&cfg.p2p.listen_addr, "p2p.listen_addr")?;
+    let block_max_bytes = genesis.consensus.block_max_bytes as usize;
     let net_cfg = NetConfig {
         listen: p2p_addr,
         peers: cfg
@@ -324,8 +379,15 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         allowed: genesis.validators.iter().map(|v| network::peer_id_of(&v.node_key)).collect(),
         dial_interval: Duration::from_millis(cfg.p2p.dial_interval_ms),
         max_message_bytes: genesis.consensus.block_max_bytes as usize + (1 << 20),
-        max_sync_bytes: SYNC_MAX_BYTES * 2 + (8 << 20),
-        max_sync_request_bytes: genesis.consensus.block_max_txs as usize * 33 + 4096,
+        // Room for a block sync answer, or a whole block's fetched payload.
+        max_sync_bytes: (SYNC_MAX_BYTES * 2).max(block_max_bytes) + (8 << 20),
+        // A fetch names at most a block's transactions, 32 bytes each
+        // (a transaction is at least a byte, so at most block_max_bytes).
+        max_sync_request_bytes: (genesis.consensus.block_max_txs as usize)
+            .min(block_max_bytes)
+            .saturating_mul(33)
+            .saturating_add(4096)
+            .min(64 << 20),
     };
     let net = network::spawn(net_cfg, &loaded.node_key, inbound.clone(), shutdown_rx.clone())?;
     let _ = inbound.net.set(net.clone());
