@@ -42,21 +42,10 @@ pub enum CodecError {
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut size = bincode::enc::write::SizeWriter::default();
     bincode::serde::encode_into_writer(value, &mut size, config()).expect("canonical encoding of a project type");
-    let mut out = ExactWriter(Vec::with_capacity(size.bytes_written));
-    bincode::serde::encode_into_writer(value, &mut out, config()).expect("canonical encoding of a project type");
-    debug_assert_eq!(out.0.len(), size.bytes_written, "the counting pass and the writing pass agree");
-    out.0
-}
-
-/// Appends to a buffer sized in advance by [`encode`]'s counting pass.
-struct ExactWriter(Vec<u8>);
-
-impl bincode::enc::write::Writer for ExactWriter {
-    #[inline(always)]
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
+    let mut out = Vec::with_capacity(size.bytes_written);
+    encode_into(value, &mut out);
+    debug_assert_eq!(out.len(), size.bytes_written, "the counting pass and the writing pass agree");
+    out
 }
 
 /// Appends the canonical encoding of `value` to `out`.

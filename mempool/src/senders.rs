@@ -144,7 +144,6 @@ impl RecentNonces {
     }
 
     #[cfg(test)]
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.next.len()
     }

@@ -144,6 +144,48 @@ impl SentProposals {
     }
 }
 
+/// Fetches in flight per sender, at most `max` each: a compact proposal
+/// that would need one more is dropped, as a lost message.
+pub struct FetchLimiter<K> {
+    max: usize,
+    in_flight: Mutex<HashMap<K, usize>>,
+}
+
+/// One fetch in flight from `key`; ends when dropped.
+pub struct FetchSlot<K: std::hash::Hash + Eq> {
+    limiter: Arc<FetchLimiter<K>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> FetchLimiter<K> {
+    pub fn new(max: usize) -> FetchLimiter<K> {
+        FetchLimiter { max, in_flight: Mutex::new(HashMap::new()) }
+    }
+
+    /// A slot for one more fetch from `key`, if it has fewer than `max`.
+    pub fn try_take(self: &Arc<Self>, key: K) -> Option<FetchSlot<K>> {
+        let mut f = self.in_flight.lock();
+        let n = f.entry(key.clone()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(FetchSlot { limiter: self.clone(), key })
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Drop for FetchSlot<K> {
+    fn drop(&mut self) {
+        let mut f = self.limiter.in_flight.lock();
+        if let Some(n) = f.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                f.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +242,20 @@ mod tests {
         let long = cp.clone().rebuild(found.clone(), vec![payload[1].clone(), payload[1].clone()]).unwrap_err();
         assert_eq!(long, "more transactions fetched than were missing");
         assert_eq!(cp.rebuild(found[..2].to_vec(), vec![]).unwrap_err(), "2 answers for 3 digests");
+    }
+
+    #[test]
+    fn fetches_are_limited_per_sender_and_slots_come_back_when_dropped() {
+        let limiter = Arc::new(FetchLimiter::new(2));
+        let a1 = limiter.try_take("a").unwrap();
+        let a2 = limiter.try_take("a").unwrap();
+        assert!(limiter.try_take("a").is_none(), "a third fetch from one sender waits for none");
+        let b = limiter.try_take("b");
+        assert!(b.is_some(), "another sender has its own slots");
+        drop(a1);
+        assert!(limiter.try_take("a").is_some(), "a finished fetch frees its slot");
+        drop((a2, b));
+        assert!(limiter.in_flight.lock().is_empty(), "no sender is remembered with nothing in flight");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use crate::app::{self as application, Application};
 use crate::committer::{ChainTip, Committer, Waiters};
-use crate::compact::{CompactProposal, SentProposals};
+use crate::compact::{CompactProposal, FetchLimiter, SentProposals};
 use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, EngineRequests, INBOX, PeerMap};
 use crate::evidence::EvidenceReporter;
 use crate::faults::{FaultLayer, FaultPlan};
@@ -99,7 +99,7 @@ struct Inbound {
     /// this many digests.
     compact: Option<CompactLimits>,
     /// Fetches of proposal transactions in flight, per peer.
-    fetching: Arc<parking_lot::Mutex<std::collections::HashMap<PeerId, usize>>>,
+    fetching: Arc<FetchLimiter<PeerId>>,
 }
 
 /// What a compact proposal may name (HotStuff mode only).
@@ -108,8 +108,7 @@ struct CompactLimits {
     max_txs: usize,
 }
 
-/// Fetches of one peer's proposal transactions in flight at most; a
-/// compact proposal that would need another is dropped, as a lost message.
+/// Fetches of one peer's proposal transactions in flight at most.
 const FETCHES_PER_PEER: usize = 4;
 /// How long a replica waits for fetched proposal transactions: past it the
 /// round's timeout has its say anyway.
@@ -198,27 +197,14 @@ impl InboundHandler for Inbound {
             }
             let Some(net) = net else { return };
             let (block, wanted) = (cp.block_id(), missing.iter().map(|&i| cp.hashes[i]).collect::<Vec<_>>());
-            {
-                let mut f = fetching.lock();
-                let n = f.entry(from).or_insert(0);
-                if *n >= FETCHES_PER_PEER {
-                    return debug!(%block, "compact proposal dropped: fetches from its sender already in flight");
-                }
-                *n += 1;
-            }
+            let Some(slot) = fetching.try_take(from) else {
+                return debug!(%block, "compact proposal dropped: fetches from its sender already in flight");
+            };
             debug!(%block, missing = wanted.len(), of = cp.hashes.len(), "compact proposal: fetching transactions");
             let answer = net.proposal_txs_request(from, block, wanted);
             tokio::runtime::Handle::current().spawn(async move {
                 let answer = tokio::time::timeout(FETCH_TIMEOUT, answer).await;
-                {
-                    let mut f = fetching.lock();
-                    if let Some(n) = f.get_mut(&from) {
-                        *n -= 1;
-                        if *n == 0 {
-                            f.remove(&from);
-                        }
-                    }
-                }
+                drop(slot);
                 let bytes = match answer {
                     Ok(Ok(Ok(bytes))) => bytes,
                     Ok(Ok(Err(why))) => return debug!(%block, %why, "compact proposal: fetch failed"),
@@ -228,11 +214,11 @@ impl InboundHandler for Inbound {
                 let fetched = match canonical::decode::<Option<Vec<Bytes>>>(&bytes) {
                     Ok(Some(txs)) => txs,
                     Ok(None) => return debug!(%block, "compact proposal: the proposer no longer has its payload"),
-                    Err(e) => return bad_fetch(&counter, from, format!("undecodable proposal transactions: {e}")),
+                    Err(e) => return refuse(&counter, from, format!("undecodable proposal transactions: {e}")),
                 };
                 match cp.rebuild(found, fetched) {
                     Ok(p) => deliver(p),
-                    Err(why) => bad_fetch(&counter, from, why),
+                    Err(why) => refuse(&counter, from, why),
                 }
             });
         });
@@ -268,15 +254,14 @@ impl InboundHandler for Inbound {
     }
 
     fn invalid(&self, from: PeerId, reason: String) {
-        warn!(peer = %from, %reason, "refused input from peer");
-        self.metrics.invalid_message(&from.to_string());
+        refuse(&self.metrics, from, reason);
     }
 }
 
-/// A peer answered a fetch of proposal transactions with something that is
-/// not them: counted against it like any garbage it sends.
-fn bad_fetch(metrics: &Metrics, from: PeerId, why: String) {
-    warn!(peer = %from, reason = %why, "refused input from peer");
+/// Logs and counts input `from` sent that we could not use (garbage, or
+/// a fetch answered with something other than what was asked).
+fn refuse(metrics: &Metrics, from: PeerId, reason: String) {
+    warn!(peer = %from, %reason, "refused input from peer");
     metrics.invalid_message(&from.to_string());
 }
 
@@ -364,7 +349,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         sent: sent_proposals.clone(),
         compact: (genesis.consensus.protocol == Protocol::HotStuff)
             .then_some(CompactLimits { max_txs: genesis.consensus.block_max_txs as usize }),
-        fetching: Default::default(),
+        fetching: Arc::new(FetchLimiter::new(FETCHES_PER_PEER)),
     });
     let p2p_addr = parse_addr(&cfg.p2p.listen_addr, "p2p.listen_addr")?;
     let block_max_bytes = genesis.consensus.block_max_bytes as usize;

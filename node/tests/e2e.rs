@@ -30,6 +30,14 @@ fn log_env(c: &mut Cluster) {
     c.env.push(("RUST_LOG".into(), "info,phalanx::votes=debug".into()));
 }
 
+/// Replaces `from` with `to` in validator `i`'s node.toml (before it starts).
+fn edit_node_toml(c: &Cluster, i: usize, from: &str, to: &str) {
+    let path = c.nodes[i].home.join("config/node.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "node{i}'s node.toml holds {from:?}:\n{text}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
 /// A running testnet of `n` validators that has committed a first block.
 async fn running(n: usize) -> Cluster {
     let mut c = Cluster::generate(bin(), n, &[]).expect("generate testnet");
@@ -153,10 +161,7 @@ async fn replicas_fetch_what_a_compact_proposal_names_and_they_lack() {
     let _serial = SERIAL.lock().await;
     let mut c = Cluster::generate(bin(), 4, &[]).expect("generate testnet");
     log_env(&mut c);
-    let toml_path = c.nodes[0].home.join("config/node.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap();
-    assert!(toml.contains("gossip = true"), "node.toml names the gossip setting");
-    std::fs::write(&toml_path, toml.replace("gossip = true", "gossip = false")).unwrap();
+    edit_node_toml(&c, 0, "gossip = true", "gossip = false");
     c.start_all().expect("start");
     for i in 0..4 {
         c.wait_height(i, 1, DEADLINE).await.expect("first block");
@@ -937,10 +942,7 @@ async fn equivocating_validator_is_recorded_as_evidence_on_every_honest_node() {
     let _serial = SERIAL.lock().await;
     let mut c = Cluster::generate(bin(), 4, &[]).expect("generate testnet");
     log_env(&mut c);
-    let toml = c.nodes[1].home.join("config/node.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
-    assert!(text.contains("\nkinds = []\n"), "node.toml lists [faults] kinds:\n{text}");
-    std::fs::write(&toml, text.replace("\nkinds = []\n", "\nkinds = [\"equivocate\"]\n")).unwrap();
+    edit_node_toml(&c, 1, "\nkinds = []\n", "\nkinds = [\"equivocate\"]\n");
     c.start_all().expect("start");
     c.wait_height(0, 1, DEADLINE).await.expect("first block");
     let status = c.call(1, "status", Value::Null).await.unwrap();

@@ -312,24 +312,19 @@ impl Task {
                     Ok(r) => r,
                     Err(e) => return self.handler.invalid(peer, format!("undecodable sync request: {e}")),
                 };
-                let req = match req {
-                    SyncWire::ProposalTxs { block, hashes } => {
-                        // A lookup in memory, needed by every replica at
-                        // once: not bounded by the slots that guard store
-                        // reads.
-                        let (handler, reply) = (self.handler.clone(), self.cmd_tx.clone());
-                        tokio::task::spawn_blocking(move || {
-                            let bytes = handler.serve_proposal_txs(&block, &hashes);
-                            let _ = reply.blocking_send(Command::SyncReply { channel, bytes });
-                        });
-                        return;
-                    }
-                    other => other,
-                };
-                let Ok(permit) = self.sync_permits.clone().try_acquire_owned() else {
-                    // At capacity: drop it; the peer times out and asks another.
-                    debug!(%peer, "sync request dropped: already serving the maximum");
-                    return;
+                // Store reads are bounded by the serving slots; a fetch of
+                // proposal transactions is a lookup in memory that every
+                // replica needs at once, so it takes none.
+                let permit = match req {
+                    SyncWire::ProposalTxs { .. } => None,
+                    _ => match self.sync_permits.clone().try_acquire_owned() {
+                        Ok(p) => Some(p),
+                        Err(_) => {
+                            // At capacity: drop it; the peer times out and asks another.
+                            debug!(%peer, "sync request dropped: already serving the maximum");
+                            return;
+                        }
+                    },
                 };
                 let handler = self.handler.clone();
                 let reply = self.cmd_tx.clone();
