@@ -37,7 +37,7 @@ mod shared;
 mod tests;
 
 pub use checker::{TxChecker, TxInfo};
-pub use pool::{Mempool, MempoolConfig};
+pub use pool::{Mempool, MempoolConfig, Origin};
 pub use rejection::Rejection;
 pub use shared::{MempoolStats, SharedMempool};
 

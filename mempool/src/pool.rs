@@ -16,6 +16,10 @@
 //!   of its sender's queue: stale transactions are dropped as soon as the
 //!   committed next nonce is known to have passed them.
 //!
+//! - the gapped set names exactly the senders whose first pending nonce is
+//!   past their committed next nonce (none of their transactions can be
+//!   reaped); when the pool is full, a transaction that leaves its sender
+//!   ungapped may evict gapped senders' transactions to make room;
 //! - the pool remembers the hashes of the last `max_txs` transactions
 //!   [`Mempool::update`] reported committed, and admits none of them again.
 //!
@@ -52,6 +56,28 @@ impl Default for MempoolConfig {
     }
 }
 
+/// Where a transaction comes from: it decides how much of the pool the
+/// transaction may fill and whether it may be proposed at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Forwarded by a peer: may fill the whole pool; proposable at once.
+    Peer,
+    /// Submitted by a client: may fill only three quarters of the pool
+    /// (the rest stays for peers' transactions, which the leaders' proposals
+    /// name); proposable at once.
+    Client,
+    /// Submitted by a client and queued for gossip: as [`Origin::Client`],
+    /// but held back from [`Mempool::reap`] until [`Mempool::release`],
+    /// so that a proposal names it only once peers have been sent it.
+    ClientHeld,
+}
+
+/// Three quarters of `limit`: the part of the pool's count and byte limits
+/// that client submissions may fill.
+fn client_share(limit: usize) -> usize {
+    limit - limit / 4
+}
+
 /// A pending transaction.
 #[derive(Debug)]
 struct Entry {
@@ -60,6 +86,8 @@ struct Entry {
     nonce: u64,
     /// Arrival sequence number, unique within the pool.
     seq: u64,
+    /// Not to be reaped yet ([`Origin::ClientHeld`] until released).
+    held: bool,
 }
 
 /// How much a reap may still take.
@@ -67,6 +95,9 @@ struct Budget {
     bytes_left: usize,
     txs_left: usize,
 }
+
+/// Gapped senders whose transactions one admission may evict at most.
+const EVICT_SENDERS: usize = 16;
 
 /// The single-threaded mempool core; see the module doc for its invariants.
 pub struct Mempool {
@@ -81,6 +112,11 @@ pub struct Mempool {
     bytes: usize,
     next_seq: u64,
     evicted_stale: u64,
+    /// Senders whose first pending nonce is past their committed next
+    /// nonce: none of their transactions can be proposed until the missing
+    /// one arrives.
+    gapped: HashSet<Sender, DigestHasher>,
+    evicted_gapped: u64,
 }
 
 impl fmt::Debug for Mempool {
@@ -107,6 +143,8 @@ impl Mempool {
             bytes: 0,
             next_seq: 0,
             evicted_stale: 0,
+            gapped: HashSet::default(),
+            evicted_gapped: 0,
         }
     }
 
@@ -142,6 +180,12 @@ impl Mempool {
         self.evicted_stale
     }
 
+    /// Transactions dropped since start to make room, because their sender's
+    /// next nonce was missing ([`Mempool::admit`]).
+    pub(crate) fn evicted_gapped(&self) -> u64 {
+        self.evicted_gapped
+    }
+
     /// Admits a transaction already checked by the application.
     ///
     /// Checks, in order: size ([`Rejection::TooLarge`]), duplicate hash
@@ -156,21 +200,31 @@ impl Mempool {
     pub fn admit(&mut self, tx: Bytes, info: TxInfo) -> Result<Hash, Rejection> {
         self.check_size(tx.len())?;
         let hash = Hash::digest(&tx);
-        self.admit_hashed(hash, tx, info)
+        self.admit_hashed(hash, tx, info, Origin::Peer)
     }
 
     /// The cheap checks [`crate::SharedMempool::add`] makes before calling the
     /// application: size, duplicate hash and room.
-    pub(crate) fn precheck(&self, hash: &Hash, size: usize) -> Result<(), Rejection> {
+    pub(crate) fn precheck(&self, hash: &Hash, size: usize, origin: Origin) -> Result<(), Rejection> {
         self.check_size(size)?;
         if self.contains(hash) {
             return Err(Rejection::Duplicate);
         }
-        self.check_room(size)
+        match self.check_room(size, origin) {
+            // Admission may make room by evicting gapped senders.
+            Err(_) if !self.gapped.is_empty() => Ok(()),
+            room => room,
+        }
     }
 
     /// [`Mempool::admit`] for a transaction whose hash the caller computed.
-    pub(crate) fn admit_hashed(&mut self, hash: Hash, tx: Bytes, info: TxInfo) -> Result<Hash, Rejection> {
+    pub(crate) fn admit_hashed(
+        &mut self,
+        hash: Hash,
+        tx: Bytes,
+        info: TxInfo,
+        origin: Origin,
+    ) -> Result<Hash, Rejection> {
         debug_assert_eq!(hash, Hash::digest(&tx));
         self.check_size(tx.len())?;
         if self.contains(&hash) {
@@ -184,9 +238,12 @@ impl Mempool {
         if self.senders.get(&info.sender).is_some_and(|q| q.get(info.nonce).is_some()) {
             return Err(Rejection::NonceConflict { nonce: info.nonce });
         }
-        self.check_room(tx.len())?;
+        if self.check_room(tx.len(), origin).is_err() && !self.would_gap(&info, known) {
+            self.evict_gapped(tx.len(), origin, &info.sender);
+        }
+        self.check_room(tx.len(), origin)?;
         self.raise_committed(info.sender, known);
-        self.insert(hash, tx, info, known);
+        self.insert(hash, tx, info, known, origin == Origin::ClientHeld);
         Ok(hash)
     }
 
@@ -197,9 +254,13 @@ impl Mempool {
         Ok(())
     }
 
-    fn check_room(&self, size: usize) -> Result<(), Rejection> {
-        let count_full = self.entries.len() >= self.cfg.max_txs;
-        let bytes_full = self.bytes.saturating_add(size) > self.cfg.max_bytes;
+    fn check_room(&self, size: usize, origin: Origin) -> Result<(), Rejection> {
+        let (max_txs, max_bytes) = match origin {
+            Origin::Peer => (self.cfg.max_txs, self.cfg.max_bytes),
+            Origin::Client | Origin::ClientHeld => (client_share(self.cfg.max_txs), client_share(self.cfg.max_bytes)),
+        };
+        let count_full = self.entries.len() >= max_txs;
+        let bytes_full = self.bytes.saturating_add(size) > max_bytes;
         if count_full || bytes_full {
             return Err(Rejection::Full { txs: self.entries.len(), bytes: self.bytes });
         }
@@ -224,7 +285,7 @@ impl Mempool {
         Ok(())
     }
 
-    fn insert(&mut self, hash: Hash, tx: Bytes, info: TxInfo, known: u64) {
+    fn insert(&mut self, hash: Hash, tx: Bytes, info: TxInfo, known: u64, held: bool) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.bytes += tx.len();
@@ -233,7 +294,49 @@ impl Mempool {
             self.by_arrival.insert(seq, info.sender);
         }
         queue.insert(info.nonce, hash, seq);
-        self.entries.insert(hash, Entry { tx, sender: info.sender, nonce: info.nonce, seq });
+        self.entries.insert(hash, Entry { tx, sender: info.sender, nonce: info.nonce, seq, held });
+        self.refresh_gap(&info.sender);
+    }
+
+    /// Whether `sender`'s first pending nonce is past its committed next
+    /// nonce.
+    fn is_gapped(&self, sender: &Sender) -> bool {
+        self.senders.get(sender).is_some_and(|q| q.first_nonce().is_some_and(|n| n > q.committed_next))
+    }
+
+    /// Puts `sender` in or out of the gapped set after its queue changed.
+    fn refresh_gap(&mut self, sender: &Sender) {
+        if self.is_gapped(sender) {
+            self.gapped.insert(*sender);
+        } else if !self.gapped.is_empty() {
+            self.gapped.remove(sender);
+        }
+    }
+
+    /// Whether admitting `info` (its sender's committed next nonce being
+    /// `known`) would leave its sender gapped.
+    fn would_gap(&self, info: &TxInfo, known: u64) -> bool {
+        let first = self.senders.get(&info.sender).and_then(|q| q.first_nonce()).unwrap_or(u64::MAX);
+        first.min(info.nonce) > known
+    }
+
+    /// Drops whole queues of gapped senders (not `keep`) until a
+    /// transaction of `size` bytes from `origin` fits, looking at up to
+    /// [`EVICT_SENDERS`] of them. Their transactions cannot be proposed
+    /// until a missing nonce arrives (its client's submission was refused,
+    /// or is late); a transaction that can be proposed is worth more room.
+    fn evict_gapped(&mut self, size: usize, origin: Origin, keep: &Sender) {
+        let victims: Vec<Sender> = self.gapped.iter().filter(|s| *s != keep).take(EVICT_SENDERS).copied().collect();
+        for sender in victims {
+            if self.check_room(size, origin).is_ok() {
+                return;
+            }
+            let hashes: Vec<Hash> = self.senders[&sender].hashes().collect();
+            for hash in &hashes {
+                self.remove(hash);
+            }
+            self.evicted_gapped += hashes.len() as u64;
+        }
     }
 
     /// Removes one entry and repairs the sender's queue and its place in the
@@ -255,6 +358,7 @@ impl Mempool {
                 }
             }
         }
+        self.refresh_gap(&entry.sender);
         Some(entry)
     }
 
@@ -271,6 +375,7 @@ impl Mempool {
             self.remove(hash);
         }
         self.evicted_stale += stale.len() as u64;
+        self.refresh_gap(&sender);
         stale.len()
     }
 
@@ -280,7 +385,8 @@ impl Mempool {
     /// Senders are served in the order of the arrival of their oldest pending
     /// transaction. Each sender's transactions are taken in consecutive nonce
     /// order from `max(committed next nonce, in_flight[sender])`, stopping at
-    /// the first gap, or at the first one that does not fit in `max_bytes`
+    /// the first gap, at the first one still held ([`Origin::ClientHeld`]),
+    /// or at the first one that does not fit in `max_bytes`
     /// (later senders may still fit). A transaction in `exclude` (already in
     /// an uncommitted block) is not returned but counts as consumed, so the
     /// sender's next nonce may follow it.
@@ -322,13 +428,24 @@ impl Mempool {
             if exclude.contains(hash) {
                 continue;
             }
-            let tx = &self.entries[hash].tx;
-            if budget.txs_left == 0 || tx.len() > budget.bytes_left {
+            let entry = &self.entries[hash];
+            let tx = &entry.tx;
+            if entry.held || budget.txs_left == 0 || tx.len() > budget.bytes_left {
                 return;
             }
             budget.txs_left -= 1;
             budget.bytes_left -= tx.len();
             out.push(tx.clone());
+        }
+    }
+
+    /// Lets [`Mempool::reap`] take these held transactions
+    /// ([`Origin::ClientHeld`]); hashes not pending are ignored.
+    pub fn release(&mut self, hashes: &[Hash]) {
+        for hash in hashes {
+            if let Some(e) = self.entries.get_mut(hash) {
+                e.held = false;
+            }
         }
     }
 
@@ -384,6 +501,11 @@ impl Mempool {
             queued += queue.len();
         }
         assert_eq!(queued, self.entries.len(), "the queues hold exactly the entries");
+        for (sender, queue) in &self.senders {
+            let gapped = queue.first_nonce().is_some_and(|n| n > queue.committed_next);
+            assert_eq!(self.gapped.contains(sender), gapped, "the gapped set names exactly the gapped senders");
+        }
+        assert!(self.gapped.iter().all(|s| self.senders.contains_key(s)), "a gapped sender has a queue");
         assert_eq!(self.by_arrival.len(), self.senders.len(), "one arrival key per queued sender");
         assert!(self.by_arrival.keys().all(|seq| *seq < self.next_seq), "arrivals are issued in order");
         self.recent.check_invariants();

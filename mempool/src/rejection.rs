@@ -35,8 +35,10 @@ pub enum Rejection {
     /// Code 5: the transaction is larger than `max_tx_bytes`.
     #[error("transaction is {size} bytes, the limit is {max}")]
     TooLarge { size: usize, max: usize },
-    /// Code 6: admitting it would pass `max_txs` or `max_bytes`; `txs` and
-    /// `bytes` are what the pool held when it refused.
+    /// Code 6: admitting it would pass `max_txs` or `max_bytes` (for a
+    /// client's transaction, three quarters of them: the rest is kept for
+    /// transactions forwarded by peers); `txs` and `bytes` are what the pool
+    /// held when it refused.
     #[error("mempool full ({txs} transactions, {bytes} bytes); try again later")]
     Full { txs: usize, bytes: usize },
     /// Code 7: a transaction with the same hash is already pending.

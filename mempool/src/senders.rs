@@ -87,6 +87,16 @@ impl SenderQueue {
         Some(p)
     }
 
+    /// The lowest pending nonce.
+    pub(crate) fn first_nonce(&self) -> Option<u64> {
+        self.pending.first().map(|p| p.nonce)
+    }
+
+    /// The hashes of all pending transactions.
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = Hash> + '_ {
+        self.pending.iter().map(|p| p.hash)
+    }
+
     /// The pending transactions with a nonce below `next`.
     pub(crate) fn below(&self, next: u64) -> &[Pending] {
         &self.pending[..self.position(next).unwrap_or_else(|i| i)]

@@ -9,7 +9,7 @@
 //!   [`SharedMempool::add_batch`] counts exactly once in [`MempoolStats`]:
 //!   as admitted, or under its rejection's kind.
 
-use crate::{Mempool, MempoolConfig, Rejection, Sender, TxChecker};
+use crate::{Mempool, MempoolConfig, Origin, Rejection, Sender, TxChecker};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use phalanx_crypto::Hash;
@@ -27,6 +27,9 @@ pub struct MempoolStats {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Pending transactions dropped because their nonce had been passed.
     pub evicted_stale: u64,
+    /// Pending transactions dropped to make room because their sender's
+    /// next nonce was missing.
+    pub evicted_gapped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +74,16 @@ impl SharedMempool {
     /// and the application checks the survivors together
     /// ([`TxChecker::check_batch`]) without the lock. Counts every outcome.
     pub fn add_batch(&self, txs: Vec<Bytes>, checker: &dyn TxChecker) -> Vec<Result<Hash, Rejection>> {
+        self.add_batch_from(txs, checker, Origin::Peer)
+    }
+
+    /// [`SharedMempool::add_batch`] for transactions from `origin`.
+    pub fn add_batch_from(
+        &self,
+        txs: Vec<Bytes>,
+        checker: &dyn TxChecker,
+        origin: Origin,
+    ) -> Vec<Result<Hash, Rejection>> {
         let mut out: Vec<Result<Hash, Rejection>> = Vec::with_capacity(txs.len());
         // Hashed before the lock is taken: hashing is most of the cost of
         // the cheap checks, and the lock also serves reaping and commits.
@@ -83,7 +96,7 @@ impl SharedMempool {
                 if oversized(tx) {
                     out.push(Err(Rejection::TooLarge { size: tx.len(), max: self.max_tx_bytes }));
                 } else {
-                    out.push(pool.precheck(hash, tx.len()).map(|()| *hash));
+                    out.push(pool.precheck(hash, tx.len(), origin).map(|()| *hash));
                 }
             }
         }
@@ -95,7 +108,7 @@ impl SharedMempool {
         {
             let mut pool = self.pool.lock();
             for (&i, info) in passed.iter().zip(infos) {
-                out[i] = info.and_then(|info| pool.admit_hashed(hashes[i], txs[i].clone(), info));
+                out[i] = info.and_then(|info| pool.admit_hashed(hashes[i], txs[i].clone(), info, origin));
             }
         }
         for outcome in &out {
@@ -116,6 +129,13 @@ impl SharedMempool {
         in_flight: &HashMap<Sender, u64, T>,
     ) -> Vec<Bytes> {
         self.pool.lock().reap(max_bytes, max_txs, exclude, in_flight)
+    }
+
+    /// See [`Mempool::release`].
+    pub fn release(&self, hashes: &[Hash]) {
+        if !hashes.is_empty() {
+            self.pool.lock().release(hashes);
+        }
     }
 
     /// See [`Mempool::update`].
@@ -159,10 +179,15 @@ impl SharedMempool {
             .map(|(kind, count)| (*kind, count.load(Ordering::Relaxed)))
             .filter(|(_, count)| *count > 0)
             .collect();
+        let (evicted_stale, evicted_gapped) = {
+            let pool = self.pool.lock();
+            (pool.evicted_stale(), pool.evicted_gapped())
+        };
         MempoolStats {
             admitted: self.counters.admitted.load(Ordering::Relaxed),
             rejected,
-            evicted_stale: self.pool.lock().evicted_stale(),
+            evicted_stale,
+            evicted_gapped,
         }
     }
 }

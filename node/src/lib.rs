@@ -6,6 +6,7 @@
 //! - [`driver`]: runs the consensus engine, executes its actions.
 //! - [`committer`]: executes committed blocks and makes them durable.
 //! - [`evidence`]: detected misbehaviour submitted to the chain.
+//! - [`gossip`]: client transactions sent to every peer once.
 //! - [`faults`]: Byzantine fault injection (`--fault`), between the engine
 //!   and the network.
 //! - [`snapshot`]: state snapshots cut into chunks for the network, and
@@ -20,6 +21,7 @@ pub mod compact;
 pub mod driver;
 pub mod evidence;
 pub mod faults;
+pub mod gossip;
 pub mod metrics;
 pub mod network;
 pub mod node;

@@ -36,6 +36,15 @@ pub struct Metrics {
     /// Raft state snapshot fetches that failed (each is retried).
     pub snapshot_failures: Counter,
     pub inbound_dropped: Counter,
+    /// Compact proposals received, by outcome: `complete` (every
+    /// transaction was in the mempool), `fetched` (the missing ones were
+    /// fetched from the proposer), `fetch_failed`, `not_fetched` (too many
+    /// fetches from its proposer in flight).
+    compact_proposals: Family<Labels, Counter>,
+    /// Transactions named by compact proposals received.
+    pub compact_txs: Counter,
+    /// Of those, transactions fetched from the proposer.
+    pub compact_fetched_txs: Counter,
     tx_rejected: Family<Labels, Counter>,
     invalid_messages: Family<Labels, Counter>,
     rpc_requests: Family<Labels, Counter>,
@@ -64,6 +73,9 @@ impl Metrics {
             evidence: Counter::default(),
             snapshot_failures: Counter::default(),
             inbound_dropped: Counter::default(),
+            compact_proposals: Family::default(),
+            compact_txs: Counter::default(),
+            compact_fetched_txs: Counter::default(),
             tx_rejected: Family::default(),
             invalid_messages: Family::default(),
             rpc_requests: Family::default(),
@@ -83,6 +95,17 @@ impl Metrics {
             "inbound_dropped",
             "Consensus messages dropped because the driver queue was full",
             m.inbound_dropped.clone(),
+        );
+        r.register(
+            "compact_proposals",
+            "Compact proposals received, by outcome (complete, fetched, fetch_failed, not_fetched)",
+            m.compact_proposals.clone(),
+        );
+        r.register("compact_txs", "Transactions named by compact proposals received", m.compact_txs.clone());
+        r.register(
+            "compact_fetched_txs",
+            "Transactions of compact proposals fetched from their proposer",
+            m.compact_fetched_txs.clone(),
         );
         r.register("tx_rejected", "Transactions refused, by reason", m.tx_rejected.clone());
         r.register("invalid_messages", "Messages refused, by sending peer", m.invalid_messages.clone());
@@ -107,6 +130,11 @@ impl Metrics {
 
     pub fn invalid_message_count(&self, peer: &str) -> u64 {
         self.invalid_messages.get_or_create(&vec![("peer".into(), peer.into())]).get()
+    }
+
+    /// Counts a compact proposal received, by `outcome`.
+    pub fn compact_proposal(&self, outcome: &str) {
+        self.compact_proposals.get_or_create(&vec![("outcome".into(), outcome.into())]).inc();
     }
 
     pub fn rpc_request(&self, method: &str) {

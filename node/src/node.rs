@@ -17,6 +17,7 @@ use crate::compact::{CompactProposal, FetchLimiter, SentProposals};
 use crate::driver::{COMMIT_QUEUE, Driver, DriverEvent, EngineRequests, INBOX, PeerMap};
 use crate::evidence::EvidenceReporter;
 use crate::faults::{FaultLayer, FaultPlan};
+use crate::gossip::GossipQueue;
 use crate::metrics::Metrics;
 use crate::network::{self, InboundHandler, NetConfig, NetMsg, NetworkHandle};
 use crate::rpc::{self, RpcContext};
@@ -38,7 +39,7 @@ use phalanx_mempool::{MempoolConfig, Rejection, SharedMempool};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use tracing::{debug, info, warn};
 
 /// App hashes of recent heights handed to the engine at start.
@@ -47,8 +48,6 @@ pub const EXECUTED_KEEP: usize = 1024;
 pub const SYNC_MAX_BLOCKS: usize = 64;
 /// Transaction bytes served per sync request at most.
 pub const SYNC_MAX_BYTES: usize = 16 << 20;
-/// Transactions queued for gossip at most.
-pub const GOSSIP_QUEUE: usize = 65_536;
 
 /// A running node, for tests and the CLI.
 pub struct RunningNode {
@@ -183,6 +182,7 @@ impl InboundHandler for Inbound {
             let counter = metrics.clone();
             let found = mempool.get_many(&cp.hashes);
             let missing = CompactProposal::missing(&found);
+            counter.compact_txs.inc_by(cp.hashes.len() as u64);
             let deliver = move |p: Proposal| {
                 let msg = ConsensusMsg::HotStuff(HotStuffMsg::Proposal(Box::new(p)));
                 if driver.try_send(DriverEvent::Input(Input::Message { from: v, msg })).is_err() {
@@ -190,6 +190,7 @@ impl InboundHandler for Inbound {
                 }
             };
             if missing.is_empty() {
+                counter.compact_proposal("complete");
                 if let Ok(p) = cp.rebuild(found, Vec::new()) {
                     deliver(p);
                 }
@@ -198,27 +199,39 @@ impl InboundHandler for Inbound {
             let Some(net) = net else { return };
             let (block, wanted) = (cp.block_id(), missing.iter().map(|&i| cp.hashes[i]).collect::<Vec<_>>());
             let Some(slot) = fetching.try_take(from) else {
+                counter.compact_proposal("not_fetched");
                 return debug!(%block, "compact proposal dropped: fetches from its sender already in flight");
             };
             debug!(%block, missing = wanted.len(), of = cp.hashes.len(), "compact proposal: fetching transactions");
+            let n_wanted = wanted.len() as u64;
             let answer = net.proposal_txs_request(from, block, wanted);
             tokio::runtime::Handle::current().spawn(async move {
                 let answer = tokio::time::timeout(FETCH_TIMEOUT, answer).await;
                 drop(slot);
-                let bytes = match answer {
-                    Ok(Ok(Ok(bytes))) => bytes,
-                    Ok(Ok(Err(why))) => return debug!(%block, %why, "compact proposal: fetch failed"),
-                    Ok(Err(_)) => return,
-                    Err(_) => return debug!(%block, "compact proposal: fetch timed out"),
+                let fetched = match answer {
+                    Ok(Ok(Ok(bytes))) => match canonical::decode::<Option<Vec<Bytes>>>(&bytes) {
+                        Ok(Some(txs)) => cp.rebuild(found, txs).map_err(|why| (why, true)),
+                        Ok(None) => Err(("the proposer no longer has its payload".into(), false)),
+                        Err(e) => Err((format!("undecodable proposal transactions: {e}"), true)),
+                    },
+                    Ok(Ok(Err(why))) => Err((why.to_string(), false)),
+                    Ok(Err(_)) => Err(("the network stopped".into(), false)),
+                    Err(_) => Err(("timed out".into(), false)),
                 };
-                let fetched = match canonical::decode::<Option<Vec<Bytes>>>(&bytes) {
-                    Ok(Some(txs)) => txs,
-                    Ok(None) => return debug!(%block, "compact proposal: the proposer no longer has its payload"),
-                    Err(e) => return refuse(&counter, from, format!("undecodable proposal transactions: {e}")),
-                };
-                match cp.rebuild(found, fetched) {
-                    Ok(p) => deliver(p),
-                    Err(why) => refuse(&counter, from, why),
+                match fetched {
+                    Ok(p) => {
+                        counter.compact_proposal("fetched");
+                        counter.compact_fetched_txs.inc_by(n_wanted);
+                        deliver(p)
+                    }
+                    Err((why, peer_at_fault)) => {
+                        counter.compact_proposal("fetch_failed");
+                        if peer_at_fault {
+                            refuse(&counter, from, why);
+                        } else {
+                            debug!(%block, %why, "compact proposal: fetch failed");
+                        }
+                    }
                 }
             });
         });
@@ -495,10 +508,10 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
     let first = Input::Restored(Box::new(recovery));
     let driver = std::thread::Builder::new().name("consensus".into()).spawn(move || driver.run(first))?;
 
-    let (gossip_tx, gossip_rx) = mpsc::channel(GOSSIP_QUEUE);
-    if cfg.mempool.gossip {
-        tokio::spawn(gossip(gossip_rx, net.clone(), shutdown_rx.clone()));
-    }
+    // HotStuff proposals travel compact: a client's transaction waits for
+    // its gossip before this node proposes it.
+    let compact = genesis.consensus.protocol == Protocol::HotStuff;
+    let gossip = GossipQueue::start(cfg.mempool.gossip, compact, net.clone(), mempool.clone(), shutdown_rx.clone());
     tokio::spawn(watch_peers(net.clone(), metrics.clone(), shutdown_rx.clone()));
     if let Some(rate) = faults.tx_flood() {
         let flood = TxFlood { rate, from_height: faults.from_height, chain_id: genesis.chain_id.clone() };
@@ -516,7 +529,7 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         store: store.clone(),
         app,
         mempool,
-        gossip: gossip_tx,
+        gossip,
         waiters,
         events,
         tip,
@@ -543,89 +556,6 @@ pub async fn start(loaded: Loaded, faults: FaultPlan) -> anyhow::Result<RunningN
         driver: Some(driver),
         committer: Some(committer),
     })
-}
-
-/// Shortest time between two gossip batches while transactions keep
-/// arriving.
-pub const GOSSIP_BATCH_INTERVAL: Duration = Duration::from_millis(20);
-/// Most transactions in one gossip batch.
-pub const GOSSIP_BATCH_TXS: usize = 4096;
-
-/// Largest encoded gossip message of more than one transaction: under the
-/// largest message a peer accepts (`block_max_bytes` + 1 MiB) whatever the
-/// genesis says. A transaction alone always fits (it is at most
-/// `tx_max_bytes`, hence at most `block_max_bytes`).
-pub const GOSSIP_BATCH_BYTES: usize = 1 << 20;
-
-/// Room for the message's own framing (variant tag, list length).
-const GOSSIP_ENVELOPE_BYTES: usize = 32;
-/// Most bytes the encoding adds to one transaction (a varint length).
-const TX_PREFIX_BYTES: usize = 9;
-
-/// Splits `txs` into messages whose encoding is at most
-/// [`GOSSIP_BATCH_BYTES`] (a larger transaction travels alone).
-fn by_bytes(txs: Vec<Bytes>) -> Vec<Vec<Bytes>> {
-    let budget = GOSSIP_BATCH_BYTES - GOSSIP_ENVELOPE_BYTES;
-    let mut out: Vec<Vec<Bytes>> = Vec::new();
-    let mut bytes = 0;
-    for tx in txs {
-        let cost = tx.len() + TX_PREFIX_BYTES;
-        match out.last_mut() {
-            Some(last) if bytes + cost <= budget => {
-                bytes += cost;
-                last.push(tx);
-            }
-            _ => {
-                bytes = cost;
-                out.push(vec![tx]);
-            }
-        }
-    }
-    out
-}
-
-/// Batches admitted transactions and sends each batch to every peer once.
-///
-/// Nagle-style: a transaction that arrives when no batch went out in the
-/// last [`GOSSIP_BATCH_INTERVAL`] leaves at once (with whatever is already
-/// queued), so a lightly loaded node adds no delay; under steady load
-/// batches leave at most once per interval (or on reaching
-/// [`GOSSIP_BATCH_TXS`]). Each batch costs every peer one network message
-/// and one admission pass, so under load fewer, larger batches leave more
-/// CPU for consensus, and the wait adds about the interval at most to a
-/// transaction's latency (two intervals when a batch fills up early).
-async fn gossip(mut rx: mpsc::Receiver<Bytes>, net: NetworkHandle, mut shutdown: watch::Receiver<bool>) {
-    let mut last_sent: Option<tokio::time::Instant> = None;
-    loop {
-        let first = tokio::select! {
-            t = rx.recv() => match t { Some(t) => t, None => return },
-            _ = shutdown.changed() => return,
-        };
-        let mut batch = vec![first];
-        let now = tokio::time::Instant::now();
-        let flush_at = last_sent.map_or(now, |t| (t + GOSSIP_BATCH_INTERVAL).max(now));
-        let deadline = tokio::time::sleep_until(flush_at);
-        tokio::pin!(deadline);
-        while batch.len() < GOSSIP_BATCH_TXS {
-            match rx.try_recv() {
-                Ok(t) => {
-                    batch.push(t);
-                    continue;
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) if tokio::time::Instant::now() >= flush_at => break,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-            tokio::select! {
-                t = rx.recv() => match t { Some(t) => batch.push(t), None => break },
-                _ = &mut deadline => break,
-            }
-        }
-        for msg in by_bytes(batch) {
-            net.broadcast(&NetMsg::Txs(msg));
-        }
-        last_sent = Some(tokio::time::Instant::now());
-    }
 }
 
 /// The `tx-flood=RATE` fault: gossips RATE transactions per second that
@@ -676,32 +606,5 @@ async fn watch_peers(net: NetworkHandle, metrics: Arc<Metrics>, mut shutdown: wa
             _ = tick.tick() => { metrics.peers.set(net.stats().peers.read().len() as i64); }
             _ = shutdown.changed() => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Encoded messages stay under the byte bound (a peer refuses a larger
-    /// frame), length prefixes included; a transaction larger than the
-    /// bound travels alone; nothing is lost or reordered.
-    #[test]
-    fn gossip_messages_are_bounded_in_bytes() {
-        let tx = |n: usize, b: u8| Bytes::from(vec![b; n]);
-        let half = GOSSIP_BATCH_BYTES / 2;
-        let mut txs = vec![tx(half - 100, 0), tx(half - 100, 1), tx(1, 2), tx(GOSSIP_BATCH_BYTES * 2, 3), tx(10, 4)];
-        // Many small transactions whose prefixes alone pass the bound's slack.
-        txs.extend((0..6000).map(|i| tx(251, i as u8)));
-        let msgs = by_bytes(txs.clone());
-        assert_eq!(msgs[0].len(), 3);
-        assert_eq!(msgs[1], vec![tx(GOSSIP_BATCH_BYTES * 2, 3)], "the large transaction travels alone");
-        for m in &msgs {
-            let encoded = NetMsg::Txs(m.clone()).encode().len();
-            assert!(m.len() == 1 || encoded <= GOSSIP_BATCH_BYTES, "{} txs encode to {encoded} bytes", m.len());
-        }
-        assert_eq!(msgs.len(), 4, "the small transactions need two messages");
-        assert_eq!(msgs.concat(), txs);
-        assert!(by_bytes(Vec::new()).is_empty());
     }
 }

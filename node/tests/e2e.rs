@@ -347,15 +347,6 @@ fn raw_post(addr: &str, body: &str) -> Value {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// Issue 2, shown 5: each bad input gets a clear JSON-RPC error with its
 /// stable code, is counted, and stores nothing: bad signature, wrong chain
 /// id, replayed nonce, oversized transaction, undecodable transaction,
@@ -460,7 +451,7 @@ async fn bad_input_is_refused_counted_and_changes_nothing() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 
-    let metrics = http_get(&c.metrics_addr(0).unwrap(), "/metrics");
+    let metrics = c.metrics(0).expect("node0 serves its metrics");
     for reason in ["bad_signature", "wrong_chain", "nonce_too_low", "too_large", "malformed"] {
         let line = format!("phalanx_tx_rejected_total{{reason=\"{reason}\"}} 3");
         assert!(metrics.contains(&line), "metrics count {reason} three times:\n{metrics}");

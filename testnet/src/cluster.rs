@@ -305,6 +305,21 @@ impl Cluster {
         listen_addr_of(&toml, "metrics").filter(|a| !a.is_empty())
     }
 
+    /// Node `i`'s metrics in the Prometheus text format, or `None` when it
+    /// serves none or does not answer within 2 s.
+    pub fn metrics(&self, i: usize) -> Option<String> {
+        use std::io::{Read as _, Write as _};
+        let addr = self.metrics_addr(i)?;
+        let sock = addr.parse().ok()?;
+        let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let (head, body) = out.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    }
+
     /// The binary the cluster runs.
     pub fn bin(&self) -> &Path {
         &self.bin

@@ -1,7 +1,7 @@
 //! Admission: each rejection the pool raises, and the order of its checks.
 
 use super::*;
-use crate::Rejection;
+use crate::{Origin, Rejection};
 
 /// Admission returns the SHA-256 of the bytes and keeps them retrievable.
 #[test]
@@ -151,4 +151,73 @@ fn admission_with_higher_next_nonce_drops_stale() {
     pool.check_invariants();
     assert_eq!((pool.len(), pool.evicted_stale()), (2, 2));
     assert_eq!(reap_all(&pool), vec![(1, 0), (0, 2)]);
+}
+
+fn admit_from(pool: &mut Mempool, index: u8, nonce: u64, origin: Origin) -> Result<Hash, Rejection> {
+    let t = tx(index, nonce, 0);
+    let out = pool.admit_hashed(Hash::digest(&t), t, info(index, nonce, 0), origin);
+    pool.check_invariants();
+    out
+}
+
+/// Clients may fill three quarters of the pool; the rest is kept for
+/// transactions forwarded by peers, which leaders' proposals name.
+#[test]
+fn clients_fill_three_quarters_and_peers_the_rest() {
+    let mut pool = Mempool::new(MempoolConfig { max_txs: 4, ..config() });
+    for i in 0..3 {
+        admit_from(&mut pool, i, 0, Origin::Client).unwrap();
+    }
+    let err = admit_from(&mut pool, 3, 0, Origin::ClientHeld).unwrap_err();
+    assert_eq!(err, Rejection::Full { txs: 3, bytes: 3 * BASE });
+    admit_from(&mut pool, 3, 0, Origin::Peer).unwrap();
+    assert_eq!(pool.len(), 4);
+}
+
+/// When the pool is full, a transaction its sender can have proposed evicts
+/// the queues of senders whose next nonce is missing (oldest first is not
+/// promised); the eviction is counted.
+#[test]
+fn a_full_pool_evicts_gapped_senders_for_a_proposable_transaction() {
+    let mut pool = Mempool::new(MempoolConfig { max_txs: 3, ..config() });
+    admit(&mut pool, 0, 0);
+    admit(&mut pool, 1, 2); // nonces 0 and 1 of sender 1 are missing
+    admit(&mut pool, 1, 3);
+    assert_eq!(reap_all(&pool), vec![(0, 0)], "a gapped sender's transactions cannot be proposed");
+    admit(&mut pool, 2, 0);
+    assert_eq!(pool.len(), 2, "sender 1's queue made room");
+    assert_eq!(pool.evicted_gapped(), 2);
+    assert_eq!(reap_all(&pool), vec![(0, 0), (2, 0)]);
+}
+
+/// A transaction that would itself be gapped evicts nothing, and no sender
+/// loses its queue to its own missing nonce's arrival.
+#[test]
+fn gapped_or_own_arrivals_evict_nothing() {
+    let mut pool = Mempool::new(MempoolConfig { max_txs: 3, ..config() });
+    admit(&mut pool, 0, 0);
+    admit(&mut pool, 1, 1);
+    admit(&mut pool, 1, 2);
+    let full = Rejection::Full { txs: 3, bytes: 3 * BASE };
+    assert_eq!(
+        pool.admit(tx(2, 5, 0), info(2, 5, 0)),
+        Err(Rejection::Full { txs: 3, bytes: 3 * BASE }),
+        "a gapped arrival"
+    );
+    assert_eq!(pool.admit(tx(1, 0, 0), info(1, 0, 0)), Err(full), "sender 1's missing nonce");
+    pool.check_invariants();
+    assert_eq!((pool.len(), pool.evicted_gapped()), (3, 0));
+}
+
+/// A client's transaction held for gossip is not proposed until released,
+/// and holds back its sender's later nonces.
+#[test]
+fn held_transactions_are_reaped_only_once_released() {
+    let mut pool = Mempool::new(config());
+    let h0 = admit_from(&mut pool, 0, 0, Origin::ClientHeld).unwrap();
+    admit_from(&mut pool, 0, 1, Origin::Client).unwrap();
+    admit_from(&mut pool, 1, 0, Origin::Peer).unwrap();
+    assert_eq!(reap_all(&pool), vec![(1, 0)]);
+    pool.release(&[h0, Hash::digest(b"not pending")]);
+    assert_eq!(reap_all(&pool), vec![(0, 0), (0, 1), (1, 0)]);
 }

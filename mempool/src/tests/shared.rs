@@ -113,6 +113,7 @@ fn add_counts_admissions_and_rejections_by_kind() {
         admitted: 2,
         rejected: BTreeMap::from([("bad_signature", 2), ("duplicate", 1), ("malformed", 1), ("nonce_conflict", 1)]),
         evicted_stale: 0,
+        evicted_gapped: 0,
     };
     assert_eq!(pool.stats(), expected);
     assert_eq!(pool.len(), 2);
@@ -151,7 +152,10 @@ fn clones_share_one_pool_and_count_stale_evictions() {
     assert_eq!(reaped, vec![tx(0, 0, 0), tx(0, 1, 0)]);
     assert_eq!(pool.update(&[h0], &[(sender(0), 2)]), 1);
     assert_eq!(other.len(), 1);
-    assert_eq!(other.stats(), MempoolStats { admitted: 3, rejected: BTreeMap::new(), evicted_stale: 1 });
+    assert_eq!(
+        other.stats(),
+        MempoolStats { admitted: 3, rejected: BTreeMap::new(), evicted_stale: 1, evicted_gapped: 0 }
+    );
 }
 
 /// A batch gets the answers, pool and counters that the same transactions

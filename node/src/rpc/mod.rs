@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 /// Stable error codes, beyond JSON-RPC's own (-32700 parse error, -32600
 /// invalid request, -32601 method not found, -32602 invalid params).
@@ -78,7 +78,7 @@ pub struct RpcContext {
     pub store: Arc<dyn ChainStore>,
     pub app: Arc<dyn Application>,
     pub mempool: SharedMempool,
-    pub gossip: mpsc::Sender<Bytes>,
+    pub gossip: crate::gossip::GossipQueue,
     pub waiters: Arc<Waiters>,
     pub events: broadcast::Sender<Arc<BlockEvent>>,
     pub tip: Arc<RwLock<ChainTip>>,
@@ -421,14 +421,12 @@ impl RpcContext {
     /// gossip; answer `i` is for `txs[i]`. Refusals are counted by reason.
     fn submit_many(&self, txs: Vec<Bytes>) -> Vec<Result<Hash, Rejection>> {
         let checker = crate::app::checker(&*self.app, self.store.as_state());
-        let outcomes = self.mempool.add_batch(txs.clone(), &checker);
-        let mut unsent = 0;
-        for (tx, outcome) in txs.into_iter().zip(&outcomes) {
-            match outcome {
-                Ok(_) => unsent += self.gossip.try_send(tx).is_err() as usize,
-                Err(r) => self.metrics.tx_rejected(r.kind()),
-            }
+        let outcomes = self.mempool.add_batch_from(txs.clone(), &checker, self.gossip.origin());
+        for r in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            self.metrics.tx_rejected(r.kind());
         }
+        let admitted = txs.into_iter().zip(&outcomes).filter_map(|(tx, o)| o.as_ref().ok().map(|h| (*h, tx)));
+        let unsent = self.gossip.send(&self.mempool, admitted);
         if unsent > 0 {
             tracing::debug!(unsent, "gossip queue full; peers will not hear of some transactions from us");
         }

@@ -65,7 +65,7 @@ pub mod workload;
 use crate::cluster::{Cluster, call};
 use anyhow::{Context as _, bail};
 use commits::StreamStats;
-use report::{KillFigures, Machine, NodeFigures, Outcomes, Params, Percentiles, RateResult, Report};
+use report::{CompactFigures, KillFigures, Machine, NodeFigures, Outcomes, Params, Percentiles, RateResult, Report};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -464,7 +464,11 @@ async fn run_rate(cfg: &BenchConfig, rate: f64, target: Target) -> anyhow::Resul
     ));
     let tr = Arc::new(Tracker::new(total, rate, Instant::now()));
     let measured = measure(cfg, &target, &wl, &tr, streams).await;
-    let result = summarise(cfg, &target, &wl, &tr, measured);
+    let mut result = summarise(cfg, &target, &wl, &tr, measured);
+    if let Some(c) = &target.cluster {
+        let texts: Vec<String> = (0..target.rpcs.len()).filter_map(|i| c.metrics(i)).collect();
+        result.compact = Some(CompactFigures::from_metrics(texts.iter().map(String::as_str)));
+    }
     Ok((result, target))
 }
 
@@ -684,6 +688,7 @@ fn summarise(cfg: &BenchConfig, target: &Target, wl: &Workload, tr: &Tracker, m:
         nodes: node_figures(target, &m.start, &m.end, window_s, killed),
         bench_cpu_s: m.end.me.zip(m.start.me).map(|(e, s)| e - s),
         kill: m.kill.map(|(k, _)| k),
+        compact: None,
     }
 }
 

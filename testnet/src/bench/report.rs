@@ -180,6 +180,51 @@ pub struct KillFigures {
     pub error: Option<String>,
 }
 
+/// How compact proposals fared, summed over the nodes for the whole run
+/// (warm-up, window and drain), from their `phalanx_compact_*` metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CompactFigures {
+    /// Compact proposals received.
+    pub received: u64,
+    /// Of those, proposals whose missing transactions were fetched.
+    pub fetched: u64,
+    /// Proposals whose fetch failed or was not attempted (the block then
+    /// arrives by block sync).
+    pub failed: u64,
+    /// Transactions the proposals named.
+    pub txs: u64,
+    /// Transactions fetched from proposers.
+    pub fetched_txs: u64,
+}
+
+impl CompactFigures {
+    /// Sums the figures in Prometheus texts (one per node).
+    pub fn from_metrics<'a>(texts: impl IntoIterator<Item = &'a str>) -> CompactFigures {
+        let mut f = CompactFigures::default();
+        for text in texts {
+            for line in text.lines() {
+                let Some((name, value)) = line.rsplit_once(' ') else { continue };
+                let Ok(v) = value.parse::<f64>() else { continue };
+                let v = v as u64;
+                match name {
+                    "phalanx_compact_txs_total" => f.txs += v,
+                    "phalanx_compact_fetched_txs_total" => f.fetched_txs += v,
+                    n if n.starts_with("phalanx_compact_proposals_total{") => {
+                        f.received += v;
+                        match n {
+                            r#"phalanx_compact_proposals_total{outcome="fetched"}"# => f.fetched += v,
+                            r#"phalanx_compact_proposals_total{outcome="complete"}"# => {}
+                            _ => f.failed += v,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        f
+    }
+}
+
 /// The figures of one offered rate.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RateResult {
@@ -247,6 +292,9 @@ pub struct RateResult {
     /// machine with the validators).
     pub bench_cpu_s: Option<f64>,
     pub kill: Option<KillFigures>,
+    /// Compact proposals over the whole run (HotStuff on a testnet the
+    /// benchmark started).
+    pub compact: Option<CompactFigures>,
 }
 
 impl RateResult {
@@ -458,6 +506,20 @@ impl RateResult {
             "  checks: {} duplicates, {} height mismatches, {} forks, {} failed execution; longest block gap {:.0} ms",
             self.duplicates, self.height_mismatches, self.forks, self.failed_execution, self.max_block_gap_ms
         );
+        if let Some(c) = self.compact.as_ref().filter(|c| c.received > 0) {
+            let pct = |a: u64, b: u64| 100.0 * a as f64 / b.max(1) as f64;
+            let _ = writeln!(
+                s,
+                "  compact proposals (whole run, all nodes): {} received, {} needed a fetch ({:.1} %), {} failed; {} of {} transactions fetched ({:.1} %)",
+                c.received,
+                c.fetched,
+                pct(c.fetched, c.received),
+                c.failed,
+                c.fetched_txs,
+                c.txs,
+                pct(c.fetched_txs, c.txs)
+            );
+        }
         for d in &self.duplicate_examples {
             let _ = writeln!(
                 s,
@@ -509,6 +571,20 @@ impl RateResult {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn compact_figures_sum_the_nodes_metrics() {
+        let a = "# HELP phalanx_compact_txs Transactions named\n\
+                 phalanx_compact_txs_total 100\n\
+                 phalanx_compact_fetched_txs_total 7\n\
+                 phalanx_compact_proposals_total{outcome=\"complete\"} 3\n\
+                 phalanx_compact_proposals_total{outcome=\"fetched\"} 2\n\
+                 phalanx_compact_proposals_total{outcome=\"fetch_failed\"} 1\n\
+                 phalanx_txs_committed_total 999\n";
+        let b = "phalanx_compact_txs_total 50\nphalanx_compact_proposals_total{outcome=\"complete\"} 4\n# EOF\n";
+        let f = CompactFigures::from_metrics([a, b]);
+        assert_eq!(f, CompactFigures { received: 10, fetched: 2, failed: 1, txs: 150, fetched_txs: 7 });
+    }
 
     #[test]
     fn percentiles_of_one_to_a_hundred_ms() {
