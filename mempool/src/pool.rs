@@ -14,12 +14,12 @@
 //!   of its oldest pending entry;
 //! - every pending nonce lies in `[committed_next, committed_next + max_nonce_gap]`
 //!   of its sender's queue: stale transactions are dropped as soon as the
-//!   committed next nonce is known to have passed them.
-//!
+//!   committed next nonce is known to have passed them;
 //! - the gapped set names exactly the senders whose first pending nonce is
 //!   past their committed next nonce (none of their transactions can be
-//!   reaped); when the pool is full, a transaction that leaves its sender
-//!   ungapped may evict gapped senders' transactions to make room;
+//!   reaped unless the missing nonces are in an uncommitted block); when
+//!   the pool is full, a transaction that leaves its sender ungapped may
+//!   evict gapped senders' transactions to make room, if that makes enough;
 //! - the pool remembers the hashes of the last `max_txs` transactions
 //!   [`Mempool::update`] reported committed, and admits none of them again.
 //!
@@ -116,6 +116,10 @@ pub struct Mempool {
     /// nonce: none of their transactions can be proposed until the missing
     /// one arrives.
     gapped: HashSet<Sender, DigestHasher>,
+    /// False once an eviction found too little to evict, until a sender
+    /// becomes gapped or a block commits: a full pool then refuses cheaply
+    /// (before the application's check) again.
+    may_evict: bool,
     evicted_gapped: u64,
 }
 
@@ -144,6 +148,7 @@ impl Mempool {
             next_seq: 0,
             evicted_stale: 0,
             gapped: HashSet::default(),
+            may_evict: false,
             evicted_gapped: 0,
         }
     }
@@ -212,7 +217,7 @@ impl Mempool {
         }
         match self.check_room(size, origin) {
             // Admission may make room by evicting gapped senders.
-            Err(_) if !self.gapped.is_empty() => Ok(()),
+            Err(_) if self.may_evict => Ok(()),
             room => room,
         }
     }
@@ -254,11 +259,16 @@ impl Mempool {
         Ok(())
     }
 
-    fn check_room(&self, size: usize, origin: Origin) -> Result<(), Rejection> {
-        let (max_txs, max_bytes) = match origin {
+    /// The count and byte limits for a transaction from `origin`.
+    fn limits(&self, origin: Origin) -> (usize, usize) {
+        match origin {
             Origin::Peer => (self.cfg.max_txs, self.cfg.max_bytes),
             Origin::Client | Origin::ClientHeld => (client_share(self.cfg.max_txs), client_share(self.cfg.max_bytes)),
-        };
+        }
+    }
+
+    fn check_room(&self, size: usize, origin: Origin) -> Result<(), Rejection> {
+        let (max_txs, max_bytes) = self.limits(origin);
         let count_full = self.entries.len() >= max_txs;
         let bytes_full = self.bytes.saturating_add(size) > max_bytes;
         if count_full || bytes_full {
@@ -307,7 +317,7 @@ impl Mempool {
     /// Puts `sender` in or out of the gapped set after its queue changed.
     fn refresh_gap(&mut self, sender: &Sender) {
         if self.is_gapped(sender) {
-            self.gapped.insert(*sender);
+            self.may_evict |= self.gapped.insert(*sender);
         } else if !self.gapped.is_empty() {
             self.gapped.remove(sender);
         }
@@ -316,27 +326,44 @@ impl Mempool {
     /// Whether admitting `info` (its sender's committed next nonce being
     /// `known`) would leave its sender gapped.
     fn would_gap(&self, info: &TxInfo, known: u64) -> bool {
-        let first = self.senders.get(&info.sender).and_then(|q| q.first_nonce()).unwrap_or(u64::MAX);
+        // Pending nonces below `known` are dropped as stale on admission.
+        let first = self.senders.get(&info.sender).and_then(|q| q.from(known).first()).map_or(u64::MAX, |p| p.nonce);
         first.min(info.nonce) > known
     }
 
-    /// Drops whole queues of gapped senders (not `keep`) until a
+    /// Drops whole queues of gapped senders (not `keep`) so that a
     /// transaction of `size` bytes from `origin` fits, looking at up to
-    /// [`EVICT_SENDERS`] of them. Their transactions cannot be proposed
-    /// until a missing nonce arrives (its client's submission was refused,
-    /// or is late); a transaction that can be proposed is worth more room.
+    /// [`EVICT_SENDERS`] of them, and only if they make enough room (else
+    /// nothing changes). None of their transactions can be proposed until a
+    /// missing nonce arrives (its client's submission was refused, or is
+    /// late), or, rarely, commits from a block this node fetched; the node
+    /// they were submitted to keeps its copies. A transaction that can be
+    /// proposed is worth more room.
     fn evict_gapped(&mut self, size: usize, origin: Origin, keep: &Sender) {
-        let victims: Vec<Sender> = self.gapped.iter().filter(|s| *s != keep).take(EVICT_SENDERS).copied().collect();
-        for sender in victims {
-            if self.check_room(size, origin).is_ok() {
-                return;
+        let (max_txs, max_bytes) = self.limits(origin);
+        let over_txs = (self.entries.len() + 1).saturating_sub(max_txs);
+        let over_bytes = (self.bytes + size).saturating_sub(max_bytes);
+        let mut victims: Vec<Hash> = Vec::new();
+        let mut bytes = 0;
+        let mut enough = false;
+        for sender in self.gapped.iter().filter(|s| *s != keep).take(EVICT_SENDERS) {
+            for hash in self.senders[sender].hashes() {
+                bytes += self.entries[&hash].tx.len();
+                victims.push(hash);
             }
-            let hashes: Vec<Hash> = self.senders[&sender].hashes().collect();
-            for hash in &hashes {
-                self.remove(hash);
+            if victims.len() >= over_txs && bytes >= over_bytes {
+                enough = true;
+                break;
             }
-            self.evicted_gapped += hashes.len() as u64;
         }
+        if !enough {
+            self.may_evict = false;
+            return;
+        }
+        for hash in &victims {
+            self.remove(hash);
+        }
+        self.evicted_gapped += victims.len() as u64;
     }
 
     /// Removes one entry and repairs the sender's queue and its place in the
@@ -456,6 +483,7 @@ impl Mempool {
     /// apply). Returns how many were dropped as stale, not counting committed
     /// ones. Hashes not in the pool are ignored.
     pub fn update(&mut self, committed: &[Hash], next_nonces: &[(Sender, u64)]) -> usize {
+        self.may_evict = !self.gapped.is_empty();
         for hash in committed {
             self.remove(hash);
             self.committed.record(*hash);

@@ -190,13 +190,19 @@ impl InboundHandler for Inbound {
                 }
             };
             if missing.is_empty() {
-                counter.compact_proposal("complete");
-                if let Ok(p) = cp.rebuild(found, Vec::new()) {
-                    deliver(p);
+                match cp.rebuild(found, Vec::new()) {
+                    Ok(p) => {
+                        counter.compact_proposal("complete");
+                        deliver(p);
+                    }
+                    Err(why) => {
+                        counter.compact_proposal("fetch_failed");
+                        debug!(%why, "compact proposal: rebuilt from the mempool but refused");
+                    }
                 }
                 return;
             }
-            let Some(net) = net else { return };
+            let Some(net) = net else { return counter.compact_proposal("not_fetched") };
             let (block, wanted) = (cp.block_id(), missing.iter().map(|&i| cp.hashes[i]).collect::<Vec<_>>());
             let Some(slot) = fetching.try_take(from) else {
                 counter.compact_proposal("not_fetched");

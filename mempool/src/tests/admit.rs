@@ -221,3 +221,19 @@ fn held_transactions_are_reaped_only_once_released() {
     pool.release(&[h0, Hash::digest(b"not pending")]);
     assert_eq!(reap_all(&pool), vec![(0, 0), (0, 1), (1, 0)]);
 }
+
+/// An eviction that would not make enough room evicts nothing: a refused
+/// transaction changes nothing.
+#[test]
+fn an_eviction_that_cannot_make_room_evicts_nothing() {
+    let mut pool = Mempool::new(MempoolConfig { max_bytes: 30, ..config() });
+    admit(&mut pool, 0, 0);
+    admit(&mut pool, 1, 2); // gapped, 9 bytes
+    admit(&mut pool, 2, 0);
+    let err = pool.admit(tx(3, 0, 10), info(3, 0, 0)).unwrap_err();
+    assert_eq!(err, Rejection::Full { txs: 3, bytes: 27 });
+    pool.check_invariants();
+    assert_eq!((pool.len(), pool.evicted_gapped()), (3, 0), "19 bytes need 16 freed; the gapped sender holds 9");
+    admit(&mut pool, 3, 0);
+    assert_eq!((pool.len(), pool.evicted_gapped()), (3, 1));
+}

@@ -466,7 +466,9 @@ async fn run_rate(cfg: &BenchConfig, rate: f64, target: Target) -> anyhow::Resul
     let measured = measure(cfg, &target, &wl, &tr, streams).await;
     let mut result = summarise(cfg, &target, &wl, &tr, measured);
     if let Some(c) = &target.cluster {
-        let texts: Vec<String> = (0..target.rpcs.len()).filter_map(|i| c.metrics(i)).collect();
+        // Blocking reads with short timeouts, off the runtime's workers.
+        let texts: Vec<String> =
+            tokio::task::block_in_place(|| (0..target.rpcs.len()).filter_map(|i| c.metrics(i)).collect());
         result.compact = Some(CompactFigures::from_metrics(texts.iter().map(String::as_str)));
     }
     Ok((result, target))
