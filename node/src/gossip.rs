@@ -42,7 +42,7 @@ impl GossipQueue {
             return GossipQueue { tx: None, hold: false };
         }
         let (tx, rx) = mpsc::channel(GOSSIP_QUEUE);
-        tokio::spawn(run(rx, net, mempool, shutdown));
+        tokio::spawn(run(rx, net, hold.then_some(mempool), shutdown));
         GossipQueue { tx: Some(tx), hold }
     }
 
@@ -117,10 +117,13 @@ fn by_bytes(txs: Vec<Bytes>) -> Vec<Vec<Bytes>> {
 /// and one admission pass, so under load fewer, larger batches leave more
 /// CPU for consensus, and the wait adds about the interval at most to a
 /// transaction's latency (two intervals when a batch fills up early).
+///
+/// `release_to`: the mempool whose held transactions each sent batch
+/// releases to proposals (HotStuff), if any.
 async fn run(
     mut rx: mpsc::Receiver<(Hash, Bytes)>,
     net: NetworkHandle,
-    mempool: SharedMempool,
+    release_to: Option<SharedMempool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last_sent: Option<tokio::time::Instant> = None;
@@ -155,7 +158,9 @@ async fn run(
         }
         // Queued for every peer's connection: a proposal naming them now
         // follows them on the same connections.
-        mempool.release(&hashes);
+        if let Some(mempool) = &release_to {
+            mempool.release(&hashes);
+        }
         last_sent = Some(tokio::time::Instant::now());
     }
 }
