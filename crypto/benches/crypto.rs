@@ -8,8 +8,14 @@ use phalanx_crypto::{Domain, Hash, Keypair, SignedMessage, signing_message, veri
 use std::hint::black_box;
 
 fn signatures(c: &mut Criterion) {
-    let keys: Vec<Keypair> = (0..64u8).map(|i| Keypair::from_seed(&[i + 1; 32])).collect();
-    let bodies: Vec<Vec<u8>> = (0..64u32).map(|i| format!("transaction body {i:08}").into_bytes()).collect();
+    let keys: Vec<Keypair> = (0..1024u32)
+        .map(|i| {
+            let mut seed = [1u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            Keypair::from_seed(&seed)
+        })
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..1024u32).map(|i| format!("transaction body {i:08}").into_bytes()).collect();
     let sigs: Vec<_> = keys.iter().zip(&bodies).map(|(k, b)| k.sign(Domain::Transaction, "bench", b)).collect();
     let pks: Vec<_> = keys.iter().map(|k| k.public()).collect();
 
@@ -19,7 +25,7 @@ fn signatures(c: &mut Criterion) {
 
     let messages: Vec<Vec<u8>> = bodies.iter().map(|b| signing_message(Domain::Transaction, "bench", b)).collect();
     let mut group = c.benchmark_group("ed25519 verify_batch");
-    for n in [8usize, 64] {
+    for n in [8usize, 64, 256, 1024] {
         let items: Vec<SignedMessage<'_>> =
             (0..n).map(|i| SignedMessage { message: &messages[i], signature: &sigs[i], signer: &pks[i] }).collect();
         group.throughput(Throughput::Elements(n as u64));
