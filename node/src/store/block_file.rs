@@ -272,7 +272,8 @@ impl BlockFile {
         }
         w.scratch.clear();
         // No reallocation below this line: the capacity covers the lot.
-        let start = w.scratch.as_ptr().align_offset(align);
+        let addr = w.scratch.as_ptr().addr();
+        let start = addr.next_multiple_of(align) - addr;
         w.scratch.resize(start, 0);
         w.scratch.extend_from_slice(&header);
         w.scratch.extend_from_slice(bytes);
