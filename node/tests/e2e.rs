@@ -928,13 +928,31 @@ async fn raft_follower_behind_the_compacted_log_catches_up_through_a_snapshot() 
 /// the pair as evidence, a block records it, and every honest validator
 /// then serves it over `evidence` and counts it in `status`, while the
 /// honest chains keep committing and agree.
+///
+/// The chain starts cold: node1 leads round 1 while nodes 2 and 3 are still
+/// down, so that round fails. Leader reputation charges no one for rounds
+/// before the chain's first block, so node1 keeps its turns (and
+/// equivocates in them); charged for a start-up round, it would lose its
+/// turns for the whole 500-round window and never equivocate again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equivocating_validator_is_recorded_as_evidence_on_every_honest_node() {
     let _serial = SERIAL.lock().await;
     let mut c = Cluster::generate(bin(), 4, &[]).expect("generate testnet");
     log_env(&mut c);
     edit_node_toml(&c, 1, "\nkinds = []\n", "\nkinds = [\"equivocate\"]\n");
-    c.start_all().expect("start");
+    c.start(0).expect("start node0");
+    c.start(1).expect("start node1");
+    let round_1_failed = "\"message\":\"round timed out\",\"round\":1,";
+    for i in [0, 1] {
+        let c = &c;
+        c.wait_for(DEADLINE, &format!("node{i} to time out round 1"), &[i], || async move {
+            c.log(i).contains(round_1_failed).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+    c.start(2).expect("start node2");
+    c.start(3).expect("start node3");
     c.wait_height(0, 1, DEADLINE).await.expect("first block");
     let status = c.call(1, "status", Value::Null).await.unwrap();
     assert_eq!(status["node_info"]["faults"], json!(["equivocate"]));

@@ -14,6 +14,13 @@
 //!   of the chain has round `k`. Rounds after `P` up to `r - 1` count too:
 //!   `r` extending `P` means they produced nothing on this chain. The failure
 //!   is charged to the base schedule's leader of `k` ([`LeaderSchedule`]).
+//!   *Cold start*: rounds before the chain's first block after genesis
+//!   are charged to no one. Validators start and connect at different
+//!   moments, so a failed first round says nothing of its leader (a
+//!   validator still down when the chain starts is charged with its first
+//!   turn after the chain's first block instead). This applies while the
+//!   window reaches back to round 1 and the history is known from genesis;
+//!   then the chain's first entry above round 0 is its first block.
 //! - *Absent.* A validator is absent if its signature is in none of the
 //!   `justify` QCs of the chain's last `absent_blocks` blocks (blocks whose
 //!   QC has real signers; a chain shorter than that judges no one absent).
@@ -119,6 +126,16 @@ pub fn choose(
     let ids: Vec<ValidatorId> = validators.iter().map(|v| v.id).collect();
     // Per validator, indexed like the set: (absent, failures, last failure).
     let mut score = vec![(false, 0u64, 0 as Round); ids.len()];
+    // Cold start: with the window reaching back to round 1 and the history
+    // known from genesis, `chain` holds every block since genesis, so its
+    // first entry above round 0 is the chain's first block (none yet: the
+    // chain has not started, and `round` bounds the uncharged rounds).
+    let from = if lo == 1 && known_from == 0 {
+        let first = chain.iter().map(|(r, _)| *r).find(|r| *r >= 1 && *r < round).unwrap_or(round);
+        from.max(first)
+    } else {
+        from
+    };
     let mut in_chain = chain.iter().map(|(r, _)| *r).filter(|k| *k >= from && *k < round).peekable();
     for k in from..round {
         while in_chain.next_if(|c| *c < k).is_some() {}
@@ -270,6 +287,26 @@ mod tests {
         let entries: Vec<ChainEntry<'_>> = rounds.iter().map(|(r, b)| (*r, b)).collect();
         let c = choose(&s, &set, Params { window: 20, absent_blocks: 0 }, 30, &entries, 0);
         assert!(c.excluded.is_empty(), "{c:?}");
+    }
+
+    #[test]
+    fn rounds_before_the_chains_first_block_are_charged_to_no_one() {
+        let (ids, _, s) = validators(4);
+        // Rounds 1 and 2 failed while the validators were starting; the
+        // chain's first block has round 3.
+        let rounds = chain(4, 12, &[1, 2], &[]);
+        let c = run(4, 20, 12, &rounds, 0);
+        assert!(c.excluded.is_empty(), "{c:?}");
+        assert_eq!(c.leader, s.leader(12));
+        // No block yet: nothing is charged, whatever the round.
+        assert!(run(4, 20, 9, &[], 0).excluded.is_empty());
+        // A failure after the first block is charged as before.
+        let c = run(4, 20, 12, &chain(4, 12, &[1, 2, 6], &[]), 0);
+        assert_eq!(c.excluded, vec![Excluded { id: ids[2], absent: false, failed: 1, last_failed: 6 }]);
+        // Once the window no longer reaches round 1, every round in it
+        // counts (the chain's first block is older than the window).
+        let c = run(4, 20, 40, &chain(4, 40, &[1, 2, 30], &[]), 0);
+        assert_eq!(ids_of(&c), vec![ids[2]]);
     }
 
     #[test]
