@@ -210,7 +210,7 @@ fn write_key(file: &str, path: &Path, key: &Keypair) -> Result<(), ConfigError> 
 
 fn key_error(file: &str, e: KeyFileError) -> ConfigError {
     match e {
-        KeyFileError::Io { path, source } => ConfigError::new(file, format!("{}: {source}", path.display())),
+        KeyFileError::Io { path, error } => ConfigError::new(file, format!("{}: {error}", path.display())),
         KeyFileError::Malformed { reason, .. } => ConfigError::new(file, reason),
         exists @ KeyFileError::Exists { .. } => ConfigError::new(file, exists.to_string()),
     }

@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 /// Why a key file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// Not named `source`, which would make the I/O error this error's
+    /// source too and print its reason twice in an error chain.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: {reason}")]
     Malformed { path: PathBuf, reason: String },
     #[error("{path}: already exists; refusing to overwrite a key (move it away first)")]
@@ -46,7 +48,7 @@ pub fn write_new(path: &Path, key: &Keypair) -> Result<(), KeyFileError> {
         KeyFileJson { kind: "ed25519".into(), public_key: key.public().to_hex(), secret_key: hex::encode(key.seed()) };
     let mut text = serde_json::to_string_pretty(&doc).expect("key file serialises");
     text.push('\n');
-    let io = |source| KeyFileError::Io { path: path.to_owned(), source };
+    let io = |error| KeyFileError::Io { path: path.to_owned(), error };
     let tmp = path.with_extension("json.tmp");
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -67,7 +69,7 @@ pub fn write_new(path: &Path, key: &Keypair) -> Result<(), KeyFileError> {
 /// Reads the key at `path`.
 pub fn read(path: &Path) -> Result<Keypair, KeyFileError> {
     let malformed = |reason: String| KeyFileError::Malformed { path: path.to_owned(), reason };
-    let text = fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
+    let text = fs::read_to_string(path).map_err(|error| KeyFileError::Io { path: path.to_owned(), error })?;
     let doc: KeyFileJson = serde_json::from_str(&text).map_err(|e| {
         malformed(format!("not a key file ({e}); expected {{\"type\", \"public_key\", \"secret_key\"}}"))
     })?;
@@ -143,7 +145,12 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let e = read(Path::new("/nonexistent/key.json")).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/key.json"), "{e}");
+        let e = read(Path::new("/nonexistent/key.json")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("/nonexistent/key.json"), "{text}");
+        // The reason is in the message, so it is not also a source that an
+        // error chain (`{:#}` of anyhow, as the CLI prints) would repeat.
+        assert!(std::error::Error::source(&e).is_none(), "{text}");
+        assert_eq!(text.matches("os error 2").count(), 1, "{text}");
     }
 }
