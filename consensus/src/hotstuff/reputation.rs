@@ -18,9 +18,11 @@
 //!   are charged to no one. Validators start and connect at different
 //!   moments, so a failed first round says nothing of its leader (a
 //!   validator still down when the chain starts is charged with its first
-//!   turn after the chain's first block instead). This applies while the
-//!   window reaches back to round 1 and the history is known from genesis;
-//!   then the chain's first entry above round 0 is its first block.
+//!   turn after the chain's first block instead). The first block is the
+//!   one whose `justify` certifies genesis, so its entry has no signers;
+//!   whenever a start-up round lies in the window that block's round does
+//!   too, so `chain` holds it and every validator draws the same line. A
+//!   chain without a block yet charges nothing.
 //! - *Absent.* A validator is absent if its signature is in none of the
 //!   `justify` QCs of the chain's last `absent_blocks` blocks (blocks whose
 //!   QC has real signers; a chain shorter than that judges no one absent).
@@ -126,15 +128,16 @@ pub fn choose(
     let ids: Vec<ValidatorId> = validators.iter().map(|v| v.id).collect();
     // Per validator, indexed like the set: (absent, failures, last failure).
     let mut score = vec![(false, 0u64, 0 as Round); ids.len()];
-    // Cold start: with the window reaching back to round 1 and the history
-    // known from genesis, `chain` holds every block since genesis, so its
-    // first entry above round 0 is the chain's first block (none yet: the
-    // chain has not started, and `round` bounds the uncharged rounds).
-    let from = if lo == 1 && known_from == 0 {
-        let first = chain.iter().map(|(r, _)| *r).find(|r| *r >= 1 && *r < round).unwrap_or(round);
-        from.max(first)
-    } else {
-        from
+    // Cold start: nothing before the chain's first block (the entry above
+    // round 0 with no signers: its `justify` certifies genesis) counts. A
+    // start-up round in the window means that block's round is in it too,
+    // so `chain` holds it. No block at all yet: nothing counts.
+    let first_block = chain.iter().find(|(r, s)| *r >= 1 && s.count() == 0).map(|(r, _)| *r);
+    let started = chain.iter().any(|(r, _)| *r >= 1);
+    let from = match first_block {
+        Some(first) => from.max(first),
+        None if !started => round,
+        None => from,
     };
     let mut in_chain = chain.iter().map(|(r, _)| *r).filter(|k| *k >= from && *k < round).peekable();
     for k in from..round {
@@ -293,20 +296,28 @@ mod tests {
     fn rounds_before_the_chains_first_block_are_charged_to_no_one() {
         let (ids, _, s) = validators(4);
         // Rounds 1 and 2 failed while the validators were starting; the
-        // chain's first block has round 3.
-        let rounds = chain(4, 12, &[1, 2], &[]);
-        let c = run(4, 20, 12, &rounds, 0);
+        // chain's first block has round 3 (its justify certifies genesis:
+        // no signers).
+        let started_late = |round: Round, missing: &[Round]| {
+            let mut c = chain(4, round, missing, &[]);
+            c.iter_mut().find(|(r, _)| *r >= 1).expect("a first block").1 = SignerBitmap::with_len(4);
+            c
+        };
+        let c = run(4, 20, 12, &started_late(12, &[1, 2]), 0);
         assert!(c.excluded.is_empty(), "{c:?}");
         assert_eq!(c.leader, s.leader(12));
         // No block yet: nothing is charged, whatever the round.
         assert!(run(4, 20, 9, &[], 0).excluded.is_empty());
         // A failure after the first block is charged as before.
-        let c = run(4, 20, 12, &chain(4, 12, &[1, 2, 6], &[]), 0);
+        let c = run(4, 20, 12, &started_late(12, &[1, 2, 6]), 0);
         assert_eq!(c.excluded, vec![Excluded { id: ids[2], absent: false, failed: 1, last_failed: 6 }]);
-        // Once the window no longer reaches round 1, every round in it
-        // counts (the chain's first block is older than the window).
-        let c = run(4, 20, 40, &chain(4, 40, &[1, 2, 30], &[]), 0);
-        assert_eq!(ids_of(&c), vec![ids[2]]);
+        // Once the window has moved past round 1, round 2 is still in it
+        // and still not charged (no jump when the window leaves round 1).
+        let c = run(4, 20, 22, &started_late(22, &[1, 2]), 0);
+        assert!(c.excluded.is_empty(), "{c:?}");
+        // A chain whose first block is unseen (entries from round 1 on with
+        // signers everywhere) is judged as before: round 2 is charged.
+        assert_eq!(ids_of(&run(4, 20, 22, &chain(4, 22, &[2], &[]), 0)), vec![ids[2]]);
     }
 
     #[test]
